@@ -1,0 +1,76 @@
+# tfserving-stack: one entry point for building, provisioning and testing.
+# `make up` brings the stack up on the local box; `make test` runs every test.
+# Both install what they need (Debian packages, a virtual environment, the models) on a fresh machine.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Downloads and the box image outlive a clone, so a rerun (or CI on a fresh clone) reuses them.
+export TFSTACK_CACHE_DIR ?= /var/cache/tfserving-stack
+PYTEST_ARGS ?=
+
+REQUIREMENTS := $(wildcard requirements/*.txt)
+DIGITS_KERAS := model_dir/digits.keras
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+.PHONY: host-packages
+host-packages: ## Install the Debian packages the build and tests use (only missing ones)
+	scripts/install-host-packages
+
+$(BIN)/.installed: $(REQUIREMENTS)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements/dev.txt -c requirements/constraints.txt
+	touch $@
+
+.PHONY: venv
+venv: $(BIN)/.installed ## Create the virtual environment with every pinned requirement
+
+.PHONY: lock
+lock: venv ## Regenerate requirements/constraints.txt from the virtual environment
+	{ sed -n '1,2p' requirements/constraints.txt; $(BIN)/pip freeze --exclude-editable; } > requirements/constraints.txt.new
+	mv requirements/constraints.txt.new requirements/constraints.txt
+
+$(DIGITS_KERAS): | venv
+	$(BIN)/python scripts/train_digits.py --output $@
+
+# Built only when missing, so `make up` and `make test` never publish a surprise new version.
+.PHONY: models-if-missing
+models-if-missing: $(DIGITS_KERAS) | venv
+	@[ -n "$$(ls -d serving_model/digits/[0-9]* 2>/dev/null)" ] \
+		|| $(BIN)/python scripts/export_model.py $(DIGITS_KERAS) --name digits
+	@[ -n "$$(ls -d serving_model/half_plus_two/[0-9]* 2>/dev/null)" ] \
+		|| $(BIN)/python scripts/make_half_plus_two.py
+
+.PHONY: models
+models: venv ## Train digits and export both models from scratch
+	rm -rf model_dir/digits.keras serving_model/digits serving_model/half_plus_two
+	$(MAKE) models-if-missing
+
+.PHONY: test
+test: host-packages venv models-if-missing ## Run every test
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: venv ## Static checks: ruff, yamllint, ansible-lint, syntax check
+	$(BIN)/ruff check .
+	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint
+	$(BIN)/ansible-playbook --syntax-check -i inventory.ini site.yml
+
+.PHONY: up
+up: host-packages venv models-if-missing ## Bring the whole stack up on the local box
+	@echo "make up: the roles are not written yet; models are built under serving_model/." >&2
+	@exit 1
+
+.PHONY: clean
+clean: ## Remove the virtual environment, the models and test output
+	rm -rf $(VENV) model_dir/*.keras serving_model/*/ test-output .pytest_cache
