@@ -1,0 +1,58 @@
+"""Command-line plumbing shared by the scripts: one-line errors, no tracebacks, quiet TensorFlow."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from model_pipeline.errors import PipelineError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SERVING_DIR = REPO_ROOT / "serving_model"
+DEFAULT_DIGITS_KERAS = REPO_ROOT / "model_dir" / "digits.keras"
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse prints the usage block before a usage error; the project rule is one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def positive_int(text: str) -> int:
+    """argparse type for version numbers: TF Serving only loads positive integer directory names."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def quiet_tensorflow() -> None:
+    """Hide TensorFlow's C++ info/warning lines; they would bury our own progress and errors."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def run(main: Callable[[], int]) -> None:
+    """Run a script's main() and turn expected failures into a one-line error and an exit status."""
+    prog = Path(sys.argv[0]).name
+    try:
+        status = main()
+    except PipelineError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        status = EXIT_ERROR
+    except KeyboardInterrupt:
+        # The publication code has already removed its staging directory on the way out.
+        print(f"{prog}: interrupted, nothing was published", file=sys.stderr)
+        status = EXIT_INTERRUPTED
+    sys.exit(status)
