@@ -1,0 +1,169 @@
+"""Configuration: defaults, then the config file, then TFWEB_* variables, then test_config; types."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from webapp import create_app, settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+
+
+def test_defaults_without_file_or_environment(tmp_path: Path) -> None:
+    app = create_app()
+    assert app.config["TFSERVING_TRANSPORT"] == "rest"
+    assert app.config["TFSERVING_REST_URL"] == "http://127.0.0.1:8501"
+    assert app.config["MODEL_NAME"] == "digits"
+    assert app.config["MODEL_CANDIDATES"] == ["digits"]
+    assert app.config["STORE_UPLOADS"] is True
+    # Default upload folder: the design's predict_images, inside the instance folder.
+    assert app.config["UPLOAD_FOLDER"] == str(tmp_path / "instance" / "predict_images")
+
+
+def test_file_overrides_defaults_and_environment_overrides_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_file = tmp_path / "webapp.cfg"
+    config_file.write_text(
+        'MODEL_NAME = "from_file"\nREAD_TIMEOUT = 3\nTFSERVING_REST_URL = "http://file.example:8501"\n'
+    )
+    monkeypatch.setenv("TFWEB_CONFIG_FILE", str(config_file))
+    app = create_app()
+    assert app.config["MODEL_NAME"] == "from_file"
+    assert app.config["READ_TIMEOUT"] == 3.0
+
+    monkeypatch.setenv("TFWEB_MODEL_NAME", "from_env")
+    monkeypatch.setenv("TFWEB_READ_TIMEOUT", "7.5")
+    app = create_app()
+    assert app.config["MODEL_NAME"] == "from_env"
+    assert app.config["READ_TIMEOUT"] == 7.5
+    # Keys the environment leaves alone keep the file's value.
+    assert app.config["TFSERVING_REST_URL"] == "http://file.example:8501"
+
+    app = create_app({"MODEL_NAME": "from_test_config"})
+    assert app.config["MODEL_NAME"] == "from_test_config"
+
+
+def test_instance_folder_config_file_is_read(tmp_path: Path) -> None:
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    (instance / "webapp.cfg").write_text("TOP_CLASSES = 3\n")
+    assert create_app().config["TOP_CLASSES"] == 3
+
+
+def test_environment_strings_become_typed_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An EnvironmentFile only holds strings; the app must not compare "2" with numbers later.
+    monkeypatch.setenv("TFWEB_CONNECT_TIMEOUT", "1.5")
+    monkeypatch.setenv("TFWEB_CONNECT_RETRIES", "0")
+    monkeypatch.setenv("TFWEB_MAX_CONTENT_LENGTH", "1048576")
+    monkeypatch.setenv("TFWEB_STORE_UPLOADS", "no")
+    monkeypatch.setenv("TFWEB_MODEL_CANDIDATES", "digits_b, digits ,other")
+    monkeypatch.setenv("TFWEB_TFSERVING_TRANSPORT", "REST")
+    monkeypatch.setenv("TFWEB_TFSERVING_REST_URL", "http://10.0.0.5:8501/")
+    config = create_app().config
+    assert config["CONNECT_TIMEOUT"] == 1.5 and isinstance(config["CONNECT_TIMEOUT"], float)
+    assert config["CONNECT_RETRIES"] == 0 and isinstance(config["CONNECT_RETRIES"], int)
+    assert config["MAX_CONTENT_LENGTH"] == 1048576
+    assert config["STORE_UPLOADS"] is False
+    # The default model comes first and only once.
+    assert config["MODEL_CANDIDATES"] == ["digits", "digits_b", "other"]
+    assert config["TFSERVING_TRANSPORT"] == "rest"
+    assert config["TFSERVING_REST_URL"] == "http://10.0.0.5:8501"
+
+
+def test_json_list_of_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TFWEB_MODEL_CANDIDATES", '["a", "b"]')
+    assert create_app().config["MODEL_CANDIDATES"] == ["digits", "a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TFWEB_READ_TIMEOUT", "ten"),
+        ("TFWEB_READ_TIMEOUT", "0"),
+        ("TFWEB_CONNECT_TIMEOUT", "-1"),
+        ("TFWEB_MAX_CONTENT_LENGTH", "4MB"),
+        ("TFWEB_STORE_UPLOADS", "maybe"),
+        ("TFWEB_TFSERVING_TRANSPORT", "carrier-pigeon"),
+        ("TFWEB_TFSERVING_REST_URL", "127.0.0.1:8501"),
+        ("TFWEB_CONNECT_RETRIES", "true"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(settings.SettingsError, match=variable):
+        create_app()
+
+
+def test_creating_the_app_does_not_import_grpc_stubs() -> None:
+    # The gRPC stubs load TensorFlow; a REST deployment must not pay for them.
+    code = (
+        "import sys; from webapp import create_app; create_app();"
+        "print(any(name.startswith(('tensorflow', 'grpc')) for name in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+def test_gunicorn_timeout_exceeds_the_longest_model_server_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TFWEB_READ_TIMEOUT", "50")
+    monkeypatch.setenv("TFWEB_CONNECT_TIMEOUT", "3")
+    config = settings.load()
+    assert settings.gunicorn_timeout(config) > settings.longest_model_server_wait(config) >= 50
+
+
+def _gunicorn_settings(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    # Run from another directory, as systemd does: the config must find the app by itself.
+    return subprocess.run(
+        [str(GUNICORN), "-c", str(REPO_ROOT / "webapp" / "gunicorn.conf.py"), *args],
+        cwd="/",
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_gunicorn_check_config_passes(tmp_path: Path) -> None:
+    result = _gunicorn_settings({"TFWEB_INSTANCE_PATH": str(tmp_path)}, "--check-config")
+    assert result.returncode == 0, result.stderr
+
+
+def test_gunicorn_settings_follow_the_environment(tmp_path: Path) -> None:
+    result = _gunicorn_settings(
+        {
+            "TFWEB_INSTANCE_PATH": str(tmp_path),
+            "TFWEB_BIND": "127.0.0.1:18080",
+            "TFWEB_WORKERS": "3",
+            "TFWEB_READ_TIMEOUT": "100",
+        },
+        "--print-config",
+    )
+    assert result.returncode == 0, result.stderr
+    printed = dict(
+        (name.strip(), value.strip())
+        for name, _, value in (line.partition("=") for line in result.stdout.splitlines())
+    )
+    assert printed["bind"] == "['127.0.0.1:18080']"
+    assert printed["workers"] == "3"
+    assert int(printed["timeout"]) > 100
+    assert printed["accesslog"] == "-" and printed["errorlog"] == "-"
+    assert printed["daemon"] == "False"
+
+
+def test_gunicorn_check_config_fails_on_a_bad_setting(tmp_path: Path) -> None:
+    result = _gunicorn_settings(
+        {"TFWEB_INSTANCE_PATH": str(tmp_path), "TFWEB_READ_TIMEOUT": "soon"}, "--check-config"
+    )
+    assert result.returncode != 0
+    assert "TFWEB_READ_TIMEOUT" in result.stderr
