@@ -13,7 +13,7 @@ from webapp.tfserving_client import (
     ModelServerError,
     ModelServerTimeout,
     ModelServerUnreachable,
-    ModelUnavailable,
+    serving_version,
 )
 
 
@@ -21,6 +21,10 @@ class UnknownModel(Exception):
     """The request named a model that is not among the configured candidates."""
 
     status_code = 400
+
+
+class NotAnImageModel(UnknownModel):
+    """The named model is served, but its signature does not take encoded image bytes."""
 
 
 class ModelCatalog:
@@ -54,19 +58,22 @@ class ModelCatalog:
         return found
 
     def resolve(self, name: str, deadline: Deadline) -> ImageSignature:
-        """The image signature of `name`; UnknownModel (400) if not a candidate, ModelUnavailable (503)
-        if TF Serving does not serve it as an image model right now."""
+        """The image signature of `name`. UnknownModel (400) if it is not a candidate, NotAnImageModel
+        (400) if its signature takes no image bytes, ModelUnavailable (503) if it is not loaded."""
         if name not in self.candidates:
             raise UnknownModel(f"unknown model {name!r}; choose one of: {', '.join(self.candidates)}")
         for signature in self.image_models(deadline):
             if signature.model == name:
                 return signature
-        # Not in the (maybe stale) list: ask again for this one, so a model loaded a moment ago works.
-        signature = self._probe(name, deadline)
+        # Not in the (maybe stale) list: ask again for this one, so a model loaded a moment ago works,
+        # and so the answer says why: not loaded (503, from the client) or not an image model (400).
+        signature = self.client.image_signature(name, self.signature_name, deadline)
         if signature is None:
-            raise ModelUnavailable(
-                f"model {name!r} is not served as an image model (not loaded, or signature "
-                f"{self.signature_name!r} does not take encoded image bytes)"
+            # Either not loaded at all, or loaded with a signature that takes something else.
+            serving_version(name, self.client.model_status(name, deadline))  # 503 when not loaded
+            raise NotAnImageModel(
+                f"model {name!r} does not take images: its signature {self.signature_name!r} has no "
+                "single string input for encoded image bytes"
             )
         with self._lock:
             self._cached = None  # the list was stale; rebuild it next time

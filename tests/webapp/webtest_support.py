@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import io
+import os
 import socket
-from collections.abc import Callable
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
+import requests
 from flask import Flask
 from PIL import Image
 
@@ -52,3 +59,52 @@ def held_out_digits() -> list[Digit]:
         image = Image.fromarray(eight_bit).resize((64, 64), Image.Resampling.NEAREST)
         result.append(Digit(label=int(label), png=png_bytes(image)))
     return result
+
+
+GUNICORN_CONF = Path(__file__).resolve().parents[2] / "webapp" / "gunicorn.conf.py"
+
+
+@dataclass(frozen=True)
+class GunicornServer:
+    url: str
+    pid: int  # gunicorn's master process
+
+
+@contextmanager
+def gunicorn_server(env: dict[str, str], log_path: Path, workers: int = 1) -> Iterator[GunicornServer]:
+    """The app under real gunicorn (the deployment's config file) on a free loopback port, once
+    /healthz answers."""
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "TFWEB_BIND": f"127.0.0.1:{port}",
+        "TFWEB_WORKERS": str(workers),
+        **env,
+    }
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(gunicorn), "-c", str(GUNICORN_CONF)], cwd="/", env=full_env, stdout=log, stderr=log
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"gunicorn exited with {process.returncode}:\n{log_path.read_text()}")
+            try:
+                if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"gunicorn did not answer within 60 s:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield GunicornServer(url=url, pid=process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
