@@ -71,6 +71,26 @@ up: host-packages venv models-if-missing ## Bring the whole stack up on the loca
 	@echo "make up: the roles are not written yet; models are built under serving_model/." >&2
 	@exit 1
 
+# The local box (scripts/box): Debian 12 with systemd under systemd-nspawn, our `vagrant up`.
+# BOX_ARGS="--name NAME --ssh-port PORT" addresses another box than the default tfstack on 2222.
+BOX_ARGS ?=
+
+.PHONY: box-up
+box-up: ## Create and boot the local box (idempotent; image cached)
+	scripts/box up $(BOX_ARGS)
+
+.PHONY: box-down
+box-down: ## Power the local box off, keeping its files
+	scripts/box down $(BOX_ARGS)
+
+.PHONY: box-destroy
+box-destroy: ## Remove the local box: processes, cgroups, files, key, inventory
+	scripts/box destroy $(BOX_ARGS)
+
+.PHONY: box-ssh
+box-ssh: ## Log in to the local box as vagrant
+	scripts/box ssh $(BOX_ARGS)
+
 .PHONY: clean
 clean: ## Remove the virtual environment, the models and test output
 	rm -rf $(VENV) model_dir/*.keras serving_model/*/ test-output .pytest_cache
