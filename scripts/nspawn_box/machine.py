@@ -257,7 +257,8 @@ def stop(box: Box, nspawn: int, timeout: float) -> bool:
     """Clean poweroff; after timeout, SIGKILL. Returns True when the clean shutdown made it in time."""
     # For --boot, nspawn turns SIGTERM into SIGRTMIN+3 for the box's systemd: an orderly halt, after
     # which nspawn exits.
-    os.kill(nspawn, signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):  # it may have exited on its own meanwhile
+        os.kill(nspawn, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not _is_live_nspawn_of(nspawn, box):

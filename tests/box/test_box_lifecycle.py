@@ -99,7 +99,7 @@ def test_unit_hardening_is_enforced_inside() -> None:
         " -p SystemCallFilter=@system-service -p IPAddressDeny=any"
         " sh -c 'touch /usr/x 2>/dev/null && echo usr-writable;"
         " test -e /dev/net/tun && echo devices-visible;"
-        f' timeout 3 bash -c "echo > /dev/tcp/127.0.0.1/{TEST_SSH_PORT}" 2>/dev/null && echo ip-allowed;'
+        f' timeout 1 bash -c "echo > /dev/tcp/127.0.0.1/{TEST_SSH_PORT}" 2>/dev/null && echo ip-allowed;'
         " echo done'"
     )
     assert result.stdout.split() == ["done"], result.stdout + result.stderr
