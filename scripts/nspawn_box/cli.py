@@ -16,7 +16,16 @@ from pathlib import Path
 from . import host_checks, machine, provisioning, rootfs_image
 from .errors import BoxError
 from .inventory import ssh_argv, write_inventory
-from .settings import BOX_USER, DEFAULT_NAME, DEFAULT_SSH_PORT, SSH_HOST, Box, save_settings, stored_ssh_port
+from .settings import (
+    BOX_USER,
+    DEFAULT_NAME,
+    DEFAULT_SSH_PORT,
+    SSH_HOST,
+    Box,
+    save_settings,
+    stored_image_key,
+    stored_ssh_port,
+)
 
 DESCRIPTION = """\
 The local box: a Debian 12 machine with systemd as PID 1 under systemd-nspawn, with an SSH login
@@ -149,17 +158,26 @@ def up(box: Box, boot_timeout: float) -> None:
         provisioning.install_login_key(box)
         provisioning.write_known_hosts(box)
         provisioning.sync_host_cas(box)
-        save_settings(box, rootfs_image.image_key())
+        created_from = stored_image_key(box.name) or rootfs_image.image_key()
+        save_settings(box, created_from)  # records a changed --ssh-port
+        if created_from != rootfs_image.image_key():
+            print(f"box: {box.name} predates the current image; 'box destroy' then 'box up' to rebuild it")
         started = time.monotonic()
         nspawn = machine.start(box)
-        state = machine.wait_until_booted(box, nspawn, boot_timeout)
-        booted = time.monotonic() - started
-        leader = machine.leader_pid(nspawn)
-        if leader is None:
-            raise BoxError(f"box {box.name} booted but its PID 1 vanished", detail=machine.log_tail(box))
-        # At every boot, so CAs added to the host since the last one reach the box.
-        _refresh_cas_inside(leader)
-        _wait_for_ssh(box)
+        try:
+            state = machine.wait_until_booted(box, nspawn, boot_timeout)
+            booted = time.monotonic() - started
+            leader = machine.leader_pid(nspawn)
+            if leader is None:
+                raise BoxError(f"box {box.name} booted but its PID 1 vanished", detail=machine.log_tail(box))
+            # At every boot, so CAs added to the host since the last one reach the box.
+            _refresh_cas_inside(leader)
+            _wait_for_ssh(box)
+        except BaseException:
+            # Leave no half-up box behind: the next `up` would take it for a running one.
+            machine.stop(box, nspawn, timeout=10)
+            machine.remove_cgroups(box)
+            raise
         write_inventory(box)
         if state == "degraded":
             _print_failed_units(leader)
@@ -211,9 +229,11 @@ def destroy(box: Box, stop_timeout: float) -> None:
     host_checks.require_root("destroy")
     with _locked(box):
         nspawn = machine.nspawn_pid(box)
+        box_pids = machine.processes_in_cgroups(box) | ({nspawn} if nspawn else set())
         if nspawn is not None:
             machine.stop(box, nspawn, stop_timeout)
         machine.kill_everything(box, None)
+        machine.wait_until_reaped(box_pids)
         left = machine.remove_cgroups(box)
         if left:
             raise BoxError(f"cannot remove the box's cgroups (processes left?): {', '.join(map(str, left))}")

@@ -184,7 +184,8 @@ def log_tail(box: Box, lines: int = 25) -> str:
         text = box.log_file.read_text(errors="replace")
     except OSError:
         return "(no log)"
-    return "\n".join(ANSI_ESCAPE.sub("", text).rstrip().splitlines()[-lines:])
+    text_lines = [line for line in ANSI_ESCAPE.sub("", text).splitlines() if line.strip()]
+    return "\n".join(text_lines[-lines:])
 
 
 # --- boot and stop ---------------------------------------------------------------------------
@@ -281,6 +282,13 @@ def kill_everything(box: Box, nspawn: int | None) -> None:
         alive = {pid for pid in pids if Path(f"/proc/{pid}").exists() and _state_of(pid) not in ("Z", "X")}
         if not alive:
             return
+        time.sleep(0.1)
+
+
+def wait_until_reaped(pids: set[int], timeout: float = 5) -> None:
+    """Killed processes stay zombies until the host's PID 1 reaps them; give it a moment."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in pids):
         time.sleep(0.1)
 
 

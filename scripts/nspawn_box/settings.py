@@ -89,6 +89,14 @@ def stored_ssh_port(name: str) -> int | None:
         return None
 
 
+def stored_image_key(name: str) -> str | None:
+    """Key of the image the box was created from (it keeps its root when the image changes)."""
+    try:
+        return str(json.loads((state_dir() / name / "box.json").read_text())["image_key"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def save_settings(box: Box, image_key: str) -> None:
     box.settings_file.write_text(
         json.dumps({"name": box.name, "ssh_port": box.ssh_port, "image_key": image_key}, indent=2) + "\n"

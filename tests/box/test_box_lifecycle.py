@@ -51,6 +51,15 @@ def _box_processes() -> list[int]:
     return pids
 
 
+def _describe(pid: int) -> str:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return f"{state} {cmdline}"
+    except OSError:
+        return "gone"
+
+
 def test_up_from_nothing_boots_systemd() -> None:
     started = time.monotonic()
     result = run_box("up", "--ssh-port", str(TEST_SSH_PORT))
@@ -170,6 +179,14 @@ def test_down_then_up_keeps_files_and_reports_boot_time() -> None:
     assert box_ssh(f"cat {MARKER}").stdout.strip() == "kept"
 
 
+def test_boot_timeout_leaves_the_box_stopped() -> None:
+    assert run_box("down").returncode == 0
+    result = run_box("up", "--boot-timeout", "0.01")
+    assert result.returncode == 1
+    assert f"box {TEST_BOX_NAME} did not finish booting" in result.stderr
+    assert run_box("status").returncode == 3  # not a half-up box that the next up would skip
+
+
 def test_box_that_fails_to_boot_shows_its_log() -> None:
     assert run_box("down").returncode == 0
     # No init to execute: nspawn gives up at once and says why in the log.
@@ -187,7 +204,8 @@ def test_box_that_fails_to_boot_shows_its_log() -> None:
 def test_destroy_leaves_no_process_mount_or_file() -> None:
     result = run_box("destroy")
     assert result.returncode == 0
-    assert _box_processes() == []
+    left = {pid: _describe(pid) for pid in _box_processes()}
+    assert left == {}
     assert str(STATE_DIR) not in Path("/proc/self/mountinfo").read_text()
     assert not list(Path("/sys/fs/cgroup").glob(f"*/tfstack-box-{TEST_BOX_NAME}"))
     assert not STATE_DIR.exists()
