@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.exceptions import MaxRetryError, ReadTimeoutError
 from urllib3.util import Retry
 
 
@@ -182,7 +182,9 @@ class RestClient(ModelServerClient):
         retry = Retry(
             total=connect_retries,
             connect=connect_retries,
-            read=0,
+            # False: a read error is raised as it is (not wrapped in MaxRetryError), so a read timeout
+            # stays a timeout (504) for GET as for POST.
+            read=False,
             redirect=0,
             status=0,
             other=0,
@@ -210,8 +212,12 @@ class RestClient(ModelServerClient):
                 f"model server did not answer within {deadline.seconds:g} s ({self.base_url})"
             ) from None
         except requests.exceptions.ConnectionError as error:
-            # requests reports a read timeout hit while reading the body as a ConnectionError.
-            if error.args and isinstance(error.args[0], ReadTimeoutError):
+            # requests reports some read timeouts as a ConnectionError (while reading the body, or
+            # wrapped by urllib3's retry accounting): those are timeouts, not an unreachable server.
+            cause = error.args[0] if error.args else None
+            if isinstance(cause, MaxRetryError):
+                cause = cause.reason
+            if isinstance(cause, ReadTimeoutError):
                 raise ModelServerTimeout(
                     f"model server did not answer within {deadline.seconds:g} s ({self.base_url})"
                 ) from None

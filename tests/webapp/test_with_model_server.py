@@ -122,8 +122,8 @@ def test_page_shows_result_bars_model_and_recent_predictions(
     listing = client.get("/").get_data(as_text=True)
     thumbnails = re.findall(r'src="(/uploads/[^"]+\.thumb\.png)"', listing)
     assert len(thumbnails) == 2
-    thumbnail = client.get(thumbnails[0])
-    assert thumbnail.status_code == 200 and thumbnail.mimetype == "image/png"
+    with client.get(thumbnails[0]) as thumbnail:
+        assert thumbnail.status_code == 200 and thumbnail.mimetype == "image/png"
 
 
 def test_uploads_are_stored_under_generated_names_and_bounded(
@@ -286,7 +286,7 @@ def _wait_for_status(client: FlaskClient, status: int, timeout: float = 60.0) ->
     while True:
         response = client.get("/readyz")
         if response.status_code == status or time.monotonic() > deadline:
-            return {"status": response.status_code, **response.json}
+            return {**response.json, "http_status": response.status_code}
         time.sleep(0.25)
 
 
@@ -307,13 +307,13 @@ def test_readiness_flips_when_the_model_is_unloaded_and_back(
         f'    base_path: "{tfserving.models["half_plus_two"]}"\n    model_platform: "tensorflow"\n  }}\n}}\n'
     )
     unready = _wait_for_status(client, 503)
-    assert unready["status"] == 503, unready
+    assert unready["http_status"] == 503, unready
     assert "digits" in unready["reason"]
     response = post_png(client, digit_png)
     assert response.status_code == 503
     server.config_path.write_text(original)
     ready = _wait_for_status(client, 200)
-    assert ready["status"] == 200, ready
+    assert ready["http_status"] == 200, ready
     assert post_png(client, digit_png).status_code == 200
 
 
