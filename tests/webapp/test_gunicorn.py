@@ -49,6 +49,11 @@ def test_prediction_through_gunicorn(tfserving, digits: list[Digit], tmp_path: P
             f"{url}/api/predict", json={"image_b64": base64.b64encode(sample[0].png).decode()}, timeout=30
         )
         assert as_json.json()["class_id"] == answers[0]["class_id"]
+        # Over the default 4 MiB limit: gunicorn passes Flask's 413 back, the client sees it cleanly.
+        too_big = requests.post(
+            f"{url}/api/predict", files={"image": ("big.png", os.urandom(5 * 1024 * 1024))}, timeout=30
+        )
+        assert too_big.status_code == 413, too_big.text
         page = requests.get(f"{url}/", timeout=10)
         assert page.status_code == 200 and "Recent predictions" in page.text
 
