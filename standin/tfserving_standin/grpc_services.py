@@ -8,6 +8,7 @@ from concurrent import futures
 import grpc
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -39,6 +40,35 @@ def _inputs_from_protos(request: predict_pb2.PredictRequest) -> dict[str, np.nda
     return inputs
 
 
+_VALUE_FIELDS = {
+    "float32": "float_val",
+    "float64": "double_val",
+    "int32": "int_val",
+    "int16": "int_val",
+    "int8": "int_val",
+    "uint8": "int_val",
+    "uint16": "int_val",
+    "int64": "int64_val",
+    "bool": "bool_val",
+    "uint32": "uint32_val",
+    "uint64": "uint64_val",
+}
+
+
+def tensor_proto_as_fields(array: np.ndarray) -> tensor_pb2.TensorProto:
+    """Tensor::AsProtoField: values in the typed repeated field (float_val, ...), as the real server."""
+    if array.dtype.kind in "OSU":
+        proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING)
+        proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1))
+    elif array.dtype.name in _VALUE_FIELDS:
+        proto = tensor_pb2.TensorProto(dtype=tf.dtypes.as_dtype(array.dtype).as_datatype_enum)
+        getattr(proto, _VALUE_FIELDS[array.dtype.name]).extend(array.reshape(-1).tolist())
+    else:  # half, bfloat16, complex...: packed bytes are still a valid TensorProto
+        return tf.make_tensor_proto(array)
+    proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in array.shape)
+    return proto
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, manager: ModelManager) -> None:
         self.manager = manager
@@ -63,7 +93,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.model_spec.version.value = version
             response.model_spec.signature_name = signature
             for alias, array in outputs.items():
-                response.outputs[alias].CopyFrom(tf.make_tensor_proto(array))
+                response.outputs[alias].CopyFrom(tensor_proto_as_fields(array))
             return response
         except ServingError as error:
             status = error.code.name

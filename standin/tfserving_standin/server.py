@@ -112,6 +112,8 @@ def build_and_start(options: flags.ParsedFlags) -> threading.Event:
             options.model_base_path,
         )
         model_server_config = config_files.single_model_config(options.model_name, options.model_base_path)
+    # ServerCore validates this after TensorFlow is up; doing it first answers a bad config in a blink.
+    config_files.validate_model_config_list(model_server_config, None)
     if options.enable_batching:
         if options.batching_parameters_file:
             config_files.read_batching_parameters(options.batching_parameters_file)
