@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from model_pipeline import cli
+from model_pipeline import cli, interrupts
 from model_pipeline.errors import PipelineError
 from model_pipeline.model_file import check_keras_file, first_line
 from model_pipeline.publication import plan_publication, publish
@@ -62,11 +62,13 @@ def main() -> int:
         try:
             module = sig.build_digits_module(model)
             sig.save_module(module, sig.digits_signatures(module), str(staging))
+            interrupts.check()
             write_warmup_records(staging, digits_warmup_logs(name, pixels))
         except PipelineError:
             raise
         except Exception as error:  # TensorFlow raises many types; the message is what matters.
             raise PipelineError(f"export failed: {first_line(error)}") from None
+        interrupts.check()
         report = verify_digits(staging, model, pixels, encode_png_batch(pixels))
         print("\n".join(report.lines()))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from model_pipeline import cli
+from model_pipeline import cli, interrupts
 from model_pipeline.errors import PipelineError
 from model_pipeline.model_file import first_line
 from model_pipeline.publication import plan_publication, publish
@@ -43,9 +43,11 @@ def main() -> int:
         try:
             module = sig.build_half_plus_two_module()
             sig.save_module(module, sig.half_plus_two_signatures(module), str(staging))
+            interrupts.check()
             write_warmup_records(staging, half_plus_two_warmup_logs(args.name))
         except Exception as error:
             raise PipelineError(f"export failed: {first_line(error)}") from None
+        interrupts.check()
         print("\n".join(verify_half_plus_two(staging).lines()))
 
     print(f"building {args.name} version {plan.version} in {plan.model_root}", flush=True)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from model_pipeline import interrupts
 from model_pipeline.errors import PipelineError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -46,13 +47,17 @@ def quiet_tensorflow() -> None:
 def run(main: Callable[[], int]) -> None:
     """Run a script's main() and turn expected failures into a one-line error and an exit status."""
     prog = Path(sys.argv[0]).name
+    interrupts.install()
     try:
         status = main()
-    except PipelineError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        status = EXIT_ERROR
-    except KeyboardInterrupt:
-        # The publication code has already removed its staging directory on the way out.
-        print(f"{prog}: interrupted, nothing was published", file=sys.stderr)
-        status = EXIT_INTERRUPTED
+    except BaseException as error:
+        if not (interrupts.requested() or isinstance(error, KeyboardInterrupt)):
+            if not isinstance(error, PipelineError):
+                raise  # a bug, not bad input: the traceback is what a developer needs
+            print(f"{prog}: error: {error}", file=sys.stderr)
+            status = EXIT_ERROR
+        else:
+            # The publication code has already removed its staging directory on the way out.
+            print(f"{prog}: interrupted, nothing was published", file=sys.stderr)
+            status = EXIT_INTERRUPTED
     sys.exit(status)

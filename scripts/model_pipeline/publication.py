@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from model_pipeline import interrupts
 from model_pipeline.errors import PipelineError
 
 STAGING_PREFIX = ".staging-"
@@ -61,8 +62,12 @@ def check_writable_folder(folder: Path) -> None:
         probe = probe.parent
     if not probe.is_dir():
         raise PipelineError(f"output folder is not usable: {probe} is not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise PipelineError(f"output folder is not writable: {probe}")
+    # Try it rather than ask os.access(): root passes every permission check, yet still cannot write to
+    # a read-only or immutable filesystem. The probe is a hidden, non-numeric name, removed at once.
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".write-probe-", dir=probe))
+    except OSError as error:
+        raise PipelineError(f"output folder is not writable: {probe} ({error.strerror})") from None
 
 
 def plan_publication(serving_dir: Path, name: str, version: int | None, force: bool) -> PublicationPlan:
@@ -119,7 +124,9 @@ def _move_into_place(staging: Path, plan: PublicationPlan) -> None:
         raise PipelineError(f"version {plan.version} appeared in {plan.model_root} meanwhile; not replaced")
     # --force: move the old version aside first (a directory cannot be renamed over a non-empty one),
     # put the new one in place, and only then delete the old one.
-    aside = Path(tempfile.mkdtemp(prefix=f"{REPLACED_PREFIX}{plan.version}-", dir=plan.model_root))
+    aside = Path(tempfile.mkdtemp(
+        prefix=f"{REPLACED_PREFIX}{plan.version}-{os.getpid()}-", dir=plan.model_root
+    ))
     os.rename(target, aside / "old")
     try:
         os.rename(staging, target)
@@ -130,35 +137,75 @@ def _move_into_place(staging: Path, plan: PublicationPlan) -> None:
     shutil.rmtree(aside, ignore_errors=True)
 
 
+def _process_is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def remove_abandoned_staging(model_root: Path) -> list[Path]:
+    """Remove staging directories left by runs that were killed outright (SIGKILL, power loss), which
+    no exception handler could clean up. The name carries the writer's pid; live writers are left alone."""
+    removed = []
+    if not model_root.is_dir():
+        return removed
+    for entry in model_root.iterdir():
+        if not entry.name.startswith((STAGING_PREFIX, REPLACED_PREFIX)):
+            continue
+        fields = entry.name.split("-")
+        pid = int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else None
+        if pid is not None and not _process_is_alive(pid):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
 def publish(plan: PublicationPlan, build: Callable[[Path], None]) -> Path:
     """Run build(staging_dir) and rename the result to serving_model/<name>/<version>.
 
     build() writes the complete version into the (empty, existing) directory it is given and raises
-    if anything is wrong. On any exception, KeyboardInterrupt included, nothing is left behind.
+    if anything is wrong; it may call interrupts.check() between its steps. On any exception,
+    KeyboardInterrupt included, nothing is left behind.
     """
-    try:
-        created = _make_folders(plan.model_root)
-    except OSError as error:
-        raise PipelineError(f"cannot create output folder {plan.model_root}: {error.strerror}") from None
-    staging: Path | None = None
-    try:
+    # Deferred from the first folder created to the rename: an interrupt is only acted on at a
+    # check(), so no moment exists where a directory was made but is not yet known to the clean-up.
+    with interrupts.deferred():
         try:
-            staging = Path(
-                tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{plan.version}-", dir=plan.model_root)
-            )
-            _readable_by_others(staging)
+            created = _make_folders(plan.model_root)
         except OSError as error:
             raise PipelineError(
-                f"cannot write to output folder {plan.model_root}: {error.strerror}"
+                f"cannot create output folder {plan.model_root}: {error.strerror}"
             ) from None
-        build(staging)
+        staging: Path | None = None
         try:
-            _move_into_place(staging, plan)
-        except OSError as error:
-            raise PipelineError(f"cannot publish {plan.target}: {error.strerror}") from None
-    except BaseException:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-        _remove_created_folders(created)
-        raise
+            remove_abandoned_staging(plan.model_root)
+            try:
+                staging = Path(
+                    tempfile.mkdtemp(
+                        prefix=f"{STAGING_PREFIX}{plan.version}-{os.getpid()}-", dir=plan.model_root
+                    )
+                )
+                _readable_by_others(staging)
+            except OSError as error:
+                raise PipelineError(
+                    f"cannot write to output folder {plan.model_root}: {error.strerror}"
+                ) from None
+            interrupts.check()
+            build(staging)
+            interrupts.check()
+            try:
+                _move_into_place(staging, plan)
+            except OSError as error:
+                raise PipelineError(f"cannot publish {plan.target}: {error.strerror}") from None
+        except BaseException:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            _remove_created_folders(created)
+            if interrupts.requested():
+                raise KeyboardInterrupt from None  # whatever the interrupt was turned into on its way
+            raise
     return plan.target

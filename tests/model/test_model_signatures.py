@@ -1,0 +1,176 @@
+"""The exported digits and half_plus_two SavedModels: signatures, the b64 image path, warmup records.
+
+The expectations are written out literally from the team brief's contract rather than imported from the
+pipeline, so a change in the pipeline cannot silently change what is tested.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # needs the session's export (TensorFlow start-up + SavedModel write)
+
+DIGITS_SIGNATURES = {
+    "serving_default": {
+        "inputs": {"image_bytes": ("string", [None])},
+        "outputs": {"probabilities": ("float32", [None, 10]), "class_id": ("int64", [None])},
+    },
+    "predict_pixels": {
+        "inputs": {"pixels": ("float32", [None, 8, 8, 1])},
+        "outputs": {"probabilities": ("float32", [None, 10]), "class_id": ("int64", [None])},
+    },
+}
+MIN_ACCURACY = 0.97
+
+
+def signature_table(loaded: Any) -> dict[str, Any]:
+    table = {}
+    for name, function in loaded.signatures.items():
+        _, inputs = function.structured_input_signature
+        table[name] = {
+            "inputs": {key: (spec.dtype.name, spec.shape.as_list()) for key, spec in inputs.items()},
+            "outputs": {
+                key: (spec.dtype.name, spec.shape.as_list())
+                for key, spec in function.structured_outputs.items()
+            },
+        }
+    return table
+
+
+@pytest.fixture(scope="module")
+def digits_saved_model(digits_export: tuple[Path, str]) -> Any:
+    import tensorflow as tf
+
+    return tf.saved_model.load(str(digits_export[0]))
+
+
+def classify_b64(loaded: Any, images: list[bytes]) -> np.ndarray:
+    """What TF Serving's REST layer does with {"instances": [{"b64": ...}]}: base64-decode each value
+    into the string tensor `image_bytes`."""
+    import tensorflow as tf
+
+    instances = [{"b64": base64.b64encode(image).decode("ascii")} for image in images]
+    decoded = [base64.b64decode(instance["b64"]) for instance in instances]
+    outputs = loaded.signatures["serving_default"](image_bytes=tf.constant(decoded))
+    return outputs["class_id"].numpy()
+
+
+def test_digits_signature_names_dtypes_and_shapes(digits_saved_model: Any) -> None:
+    assert signature_table(digits_saved_model) == DIGITS_SIGNATURES
+
+
+def test_export_prints_the_signatures(digits_export: tuple[Path, str]) -> None:
+    stdout = digits_export[1]
+    assert "serving_default: inputs image_bytes string [None]" in stdout
+    assert "predict_pixels: inputs pixels float32 [None, 8, 8, 1]" in stdout
+    assert "class_id int64 [None], probabilities float32 [None, 10]" in stdout
+
+
+def test_export_leaves_only_the_version_directory(digits_export: tuple[Path, str]) -> None:
+    version_dir = digits_export[0]
+    assert [entry.name for entry in version_dir.parent.iterdir()] == ["1"]
+    assert (version_dir / "saved_model.pb").is_file()
+    assert (version_dir / "variables" / "variables.index").is_file()
+
+
+def test_b64_png_path_classifies_held_out_digits(digits_saved_model: Any, held_out: Any) -> None:
+    from model_pipeline.dataset import encode_png_batch
+
+    # load_digits pixels are 0..16; a PNG client sends them as 0..255 gray levels.
+    predicted = classify_b64(digits_saved_model, encode_png_batch(held_out.test_images_raw / 16.0))
+    accuracy = float(np.mean(predicted == held_out.test_labels))
+    print(f"b64 PNG held-out accuracy: {accuracy:.4f} on {len(predicted)} images")
+    assert accuracy >= MIN_ACCURACY
+
+
+@pytest.mark.parametrize("variant", ["jpeg", "dark_ink_on_light_paper", "upscaled_64px"])
+def test_b64_path_handles_other_client_images(digits_saved_model: Any, held_out: Any, variant: str) -> None:
+    """JPEG, inverted (dark-on-light drawings) and larger images go through decode/invert/resize in-graph."""
+    from model_pipeline.dataset import encode_jpeg, encode_png
+    from PIL import Image
+
+    pixels = held_out.test_images_raw / 16.0
+    if variant == "jpeg":
+        images = [encode_jpeg(image, quality=95) for image in pixels]
+    elif variant == "dark_ink_on_light_paper":
+        images = [encode_png(1.0 - image) for image in pixels]
+    else:
+        images = []
+        for image in pixels:
+            big = Image.fromarray(np.rint(image * 255).astype(np.uint8)).resize((64, 64), Image.NEAREST)
+            images.append(encode_png(np.asarray(big, np.float32) / 255.0))
+    predicted = classify_b64(digits_saved_model, images)
+    accuracy = float(np.mean(predicted == held_out.test_labels))
+    print(f"b64 {variant} held-out accuracy: {accuracy:.4f}")
+    assert accuracy >= MIN_ACCURACY
+
+
+def test_pixels_signature_matches_keras(digits_saved_model: Any, digits_keras: Path, held_out: Any) -> None:
+    import keras
+    import tensorflow as tf
+
+    model = keras.saving.load_model(digits_keras, compile=False)
+    pixels = held_out.test_pixels
+    expected = model.predict(pixels, verbose=0)
+    outputs = digits_saved_model.signatures["predict_pixels"](pixels=tf.constant(pixels))
+    probabilities = outputs["probabilities"].numpy()
+    assert np.max(np.abs(probabilities - expected)) <= 1e-5
+    assert np.array_equal(outputs["class_id"].numpy(), np.argmax(probabilities, axis=1))
+    assert float(np.mean(outputs["class_id"].numpy() == held_out.test_labels)) >= MIN_ACCURACY
+
+
+def test_undecodable_bytes_are_rejected(digits_saved_model: Any) -> None:
+    import tensorflow as tf
+
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        digits_saved_model.signatures["serving_default"](image_bytes=tf.constant([b"not an image"]))
+
+
+def test_half_plus_two_predicts_the_quickstart_answer(half_plus_two_export: Path) -> None:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(half_plus_two_export))
+    assert signature_table(loaded) == {
+        "serving_default": {"inputs": {"x": ("float32", [None])}, "outputs": {"y": ("float32", [None])}}
+    }
+    y = loaded.signatures["serving_default"](x=tf.constant([1.0, 2.0, 5.0]))["y"].numpy()
+    assert y.tolist() == [2.5, 3.0, 4.5]
+
+
+def read_prediction_logs(path: Path) -> list[Any]:
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    logs = []
+    for record in tf.data.TFRecordDataset(str(path)):
+        log = prediction_log_pb2.PredictionLog()
+        log.ParseFromString(record.numpy())
+        logs.append(log)
+    return logs
+
+
+@pytest.mark.parametrize("model", ["digits", "half_plus_two"])
+def test_warmup_records_are_prediction_logs_the_model_accepts(
+    model: str, digits_export: tuple[Path, str], half_plus_two_export: Path
+) -> None:
+    import tensorflow as tf
+
+    version_dir = digits_export[0] if model == "digits" else half_plus_two_export
+    logs = read_prediction_logs(version_dir / "assets.extra" / "tf_serving_warmup_requests")
+    assert 1 <= len(logs) <= 1000  # TF Serving replays at most 1000
+    loaded = tf.saved_model.load(str(version_dir))
+    signature_names = set()
+    for log in logs:
+        request = log.predict_log.request
+        assert request.model_spec.name == model
+        signature_names.add(request.model_spec.signature_name)
+        function = loaded.signatures[request.model_spec.signature_name]
+        _, expected_inputs = function.structured_input_signature
+        assert set(request.inputs) == set(expected_inputs)
+        function(**{key: tf.constant(tf.make_ndarray(proto)) for key, proto in request.inputs.items()})
+    assert "serving_default" in signature_names
