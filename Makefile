@@ -91,6 +91,19 @@ box-destroy: ## Remove the local box: processes, cgroups, files, key, inventory
 box-ssh: ## Log in to the local box as vagrant
 	scripts/box ssh $(BOX_ARGS)
 
+# The stand-in's local signed apt repository (scripts/standin-repo): what the box installs
+# tensorflow-model-server from, since TF Serving's own repository is unreachable here.
+STANDIN_REPO_PORT ?= 8099
+
+.PHONY: standin-repo
+standin-repo: host-packages ## Build (when changed), sign and serve the stand-in apt repository on 127.0.0.1
+	scripts/standin-repo build
+	scripts/standin-repo serve --port $(STANDIN_REPO_PORT)
+
+.PHONY: standin-repo-stop
+standin-repo-stop: ## Stop serving the stand-in apt repository
+	scripts/standin-repo stop
+
 .PHONY: clean
 clean: ## Remove the virtual environment, the models and test output
 	rm -rf $(VENV) model_dir/*.keras serving_model/*/ test-output .pytest_cache
