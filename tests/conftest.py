@@ -165,8 +165,15 @@ class StandinServer:
             return None
 
     def wait_until_available(self, timeout: float = STARTUP_TIMEOUT_SECONDS) -> None:
-        """Until REST answers and every configured model has an AVAILABLE version."""
+        """Until REST answers and every configured model has an AVAILABLE version.
+
+        With REST off (--rest_api_port=0), until the gRPC port accepts: the server opens its ports
+        only once its models are available.
+        """
         deadline = time.monotonic() + timeout
+        if self.rest_port == 0:
+            self._wait_for_grpc(deadline)
+            return
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(
@@ -182,6 +189,25 @@ class StandinServer:
                 return
             time.sleep(0.2)
         raise TimeoutError(f"stand-in not ready within {timeout:.0f} s:\n{self.log_text()[-4000:]}")
+
+    def _wait_for_grpc(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"stand-in exited with status {self.process.returncode}:\n{self.log_text()[-4000:]}"
+                )
+            if _grpc_port_accepts(self.grpc_port):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"stand-in gRPC port not open in time:\n{self.log_text()[-4000:]}")
+
+
+def _grpc_port_accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def launch_standin(

@@ -2,7 +2,7 @@
 
 Rules reproduced (model_servers/main.cc, tensorflow/core/util/command_line_flags.cc):
 - only `--name=value` is recognised; booleans also accept a bare `--name`;
-- a recognised flag with a value that does not parse prints the usage and exits 255;
+- a recognised flag with a value that does not parse, or `--help`, prints the usage and exits 255;
 - anything else is left over: the server prints `unknown argument: <first one>` and the usage,
   and starts anyway.
 """
@@ -273,10 +273,9 @@ def usage(program: str = "tensorflow_model_server") -> str:
 
 def _parse_value(spec: FlagSpec, text: str) -> Any:
     if spec.kind == "bool":
-        lowered = text.lower()
-        if lowered in ("true", "1"):
+        if text in ("true", "1"):
             return True
-        if lowered in ("false", "0"):
+        if text in ("false", "0"):
             return False
         raise FlagValueError(f"Couldn't interpret value {text} for flag {spec.name}.")
     if spec.kind in _INT_RANGES:
@@ -301,7 +300,11 @@ def parse(argv: Sequence[str]) -> ParsedFlags:
     values = {spec.name: spec.default for spec in FLAG_SPECS}
     unknown: list[str] = []
     errors: list[str] = []
-    for arg in argv[1:]:
+    arguments = list(argv[1:])
+    for position, arg in enumerate(arguments):
+        if arg == "--":  # everything after it is passed through as left-over arguments
+            unknown.extend(arguments[position:])
+            break
         if not arg.startswith("--"):
             unknown.append(arg)
             continue
@@ -319,6 +322,8 @@ def parse(argv: Sequence[str]) -> ParsedFlags:
             errors.append(str(error))
     if errors:
         raise FlagValueError("\n".join(errors))
+    if unknown and unknown[0] == "--help":
+        raise FlagValueError("")  # Flags::Parse fails on a leading --help: usage, exit 255
     return ParsedFlags(values=values, unknown=unknown)
 
 

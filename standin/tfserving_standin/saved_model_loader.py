@@ -50,14 +50,15 @@ def read_meta_graph(export_dir: str, tags: tuple[str, ...]) -> meta_graph_pb2.Me
             try:
                 saved_model.ParseFromString(handle.read())
             except Exception:
-                raise ServingError(Code.DATA_LOSS, f"Could not parse SavedModel at {binary}") from None
+                raise ServingError(Code.DATA_LOSS, f"Can't parse {binary} as binary proto") from None
     elif os.path.exists(text):
         with open(text) as handle:
             text_format.Parse(handle.read(), saved_model)
     else:
         raise ServingError(
             Code.NOT_FOUND,
-            f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {export_dir}",
+            f"Could not find SavedModel .pb or .pbtxt at supplied export directory path: {export_dir}. "
+            "Check that the directory exists and that you have the right permissions for accessing it.",
         )
     for meta_graph in saved_model.meta_graphs:
         if set(meta_graph.meta_info_def.tags) == set(tags):

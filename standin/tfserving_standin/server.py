@@ -228,7 +228,8 @@ def main(argv: Sequence[str]) -> int:
     try:
         options = flags.parse(argv)
     except flags.FlagValueError as error:
-        sys.stderr.write(f"{error}\n")
+        if str(error):
+            sys.stderr.write(f"{error}\n")
         sys.stdout.write(flags.usage())
         return EXIT_FAILURE
     if options.version:

@@ -97,6 +97,12 @@ def test_flag_value_that_does_not_parse_prints_usage_and_exits_255() -> None:
     assert "--rest_api_port=0" in result.stdout
 
 
+def test_help_prints_usage_and_exits_255_like_tensorflow_flags() -> None:
+    result = run_standin("--help")
+    assert result.returncode == 255
+    assert result.stdout.startswith("usage: tensorflow_model_server")
+
+
 def test_neither_model_base_path_nor_config_file() -> None:
     result = run_standin("--port=0", "--grpc_socket_path=/tmp/unused.sock")
     assert result.returncode == 255
