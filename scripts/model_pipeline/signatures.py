@@ -44,11 +44,24 @@ def model_image_shape(model: keras.Model) -> tuple[int, int, int]:
 def preprocess_image_bytes(image_bytes: tf.Tensor, height: int, width: int, channels: int) -> tf.Tensor:
     """One encoded image (PNG, JPEG, GIF or BMP) -> float32 [height, width, channels] in [0, 1].
 
-    Light-background images (mean > 0.5) are inverted so dark ink on paper looks like the training data.
+    Decoded with its own channel count, because GIF and BMP decoders refuse channels=1. Transparency
+    is composited over white paper (a canvas drawing is black strokes on transparent pixels whose
+    colour is black too), color is converted to luminance, and light-background images (mean > 0.5)
+    are inverted so dark ink on paper looks like the training data.
     """
     import tensorflow as tf
 
-    image = tf.io.decode_image(image_bytes, channels=channels, dtype=tf.float32, expand_animations=False)
+    image = tf.io.decode_image(image_bytes, channels=0, dtype=tf.float32, expand_animations=False)
+    image = tf.ensure_shape(image, [None, None, None])
+    has_alpha = tf.equal(tf.shape(image)[-1] % 2, 0)  # 2 = gray + alpha, 4 = RGBA
+    alpha = tf.cond(has_alpha, lambda: image[..., -1:], lambda: tf.ones_like(image[..., :1]))
+    color = tf.cond(has_alpha, lambda: image[..., :-1], lambda: image)
+    color = color * alpha + (1.0 - alpha)
+    is_rgb = tf.equal(tf.shape(color)[-1], 3)
+    if channels == 1:
+        image = tf.cond(is_rgb, lambda: tf.image.rgb_to_grayscale(color), lambda: color[..., :1])
+    else:
+        image = tf.cond(is_rgb, lambda: color, lambda: tf.tile(color[..., :1], [1, 1, 3]))
     image = tf.ensure_shape(image, [None, None, channels])
     # "area" averages the source pixels that fall into each target pixel: the right filter for
     # shrinking a large photo to 8x8, and an exact identity for an image that already has the size.

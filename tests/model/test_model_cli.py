@@ -159,14 +159,19 @@ def test_failed_export_leaves_nothing(tmp_path: Path, serving_dir: Path, kind: s
 
 @pytest.mark.slow
 def test_versions_count_up_and_force_replaces(tmp_path: Path) -> None:
-    runs = [[], [], ["--version", "5"], [], ["--version", "2", "--force"]]
-    for args in runs:
-        result = run_script("make_half_plus_two.py", "--serving-dir", tmp_path, *args)
-        assert result.returncode == 0, result.stderr
     root = tmp_path / "half_plus_two"
-    assert sorted(entry.name for entry in root.iterdir()) == ["1", "2", "5", "6"]
-    assert "replacing" not in result.stdout  # half_plus_two prints "building"
-    assert all((root / name / "saved_model.pb").is_file() for name in ("1", "2", "5", "6"))
+    (root / "3").mkdir(parents=True)  # an empty stand-in for an earlier version
+    (root / "3" / "placeholder").write_text("old")
+    (root / "7.partial").mkdir()  # not a version for TF Serving, so not for the numbering either
+    result = run_script("make_half_plus_two.py", "--serving-dir", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "version 4" in result.stdout
+    result = run_script("make_half_plus_two.py", "--serving-dir", tmp_path, "--version", "3", "--force")
+    assert result.returncode == 0, result.stderr
+    assert sorted(entry.name for entry in root.iterdir()) == ["3", "4", "7.partial"]
+    for version in ("3", "4"):
+        assert (root / version / "saved_model.pb").is_file()
+    assert not (root / "3" / "placeholder").exists()
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ pipeline, so a change in the pipeline cannot silently change what is tested.
 from __future__ import annotations
 
 import base64
+import io
 from pathlib import Path
 from typing import Any
 
@@ -88,22 +89,50 @@ def test_b64_png_path_classifies_held_out_digits(digits_saved_model: Any, held_o
     assert accuracy >= MIN_ACCURACY
 
 
-@pytest.mark.parametrize("variant", ["jpeg", "dark_ink_on_light_paper", "upscaled_64px"])
-def test_b64_path_handles_other_client_images(digits_saved_model: Any, held_out: Any, variant: str) -> None:
-    """JPEG, inverted (dark-on-light drawings) and larger images go through decode/invert/resize in-graph."""
-    from model_pipeline.dataset import encode_jpeg, encode_png
+def encode_client_image(pixels: np.ndarray, variant: str) -> bytes:
+    """One held-out digit (8x8, [0, 1], light ink on black) as a client might send it."""
     from PIL import Image
 
-    pixels = held_out.test_images_raw / 16.0
-    if variant == "jpeg":
-        images = [encode_jpeg(image, quality=95) for image in pixels]
-    elif variant == "dark_ink_on_light_paper":
-        images = [encode_png(1.0 - image) for image in pixels]
+    gray = np.rint(pixels * 255).astype(np.uint8)
+    if variant == "rgba_canvas":
+        # A browser canvas export: black strokes whose opacity is the ink, transparent black elsewhere.
+        rgba = np.zeros((*gray.shape, 4), np.uint8)
+        rgba[..., 3] = gray
+        image, file_format = Image.fromarray(rgba, "RGBA"), "PNG"
+    elif variant == "dark_ink_on_light_paper_png":
+        image, file_format = Image.fromarray(255 - gray), "PNG"
     else:
-        images = []
-        for image in pixels:
-            big = Image.fromarray(np.rint(image * 255).astype(np.uint8)).resize((64, 64), Image.NEAREST)
-            images.append(encode_png(np.asarray(big, np.float32) / 255.0))
+        mode, file_format = {
+            "jpeg_gray": ("L", "JPEG"),
+            "jpeg_rgb": ("RGB", "JPEG"),
+            "gif": ("L", "GIF"),
+            "bmp_rgb": ("RGB", "BMP"),
+            "png_gray_alpha": ("LA", "PNG"),
+        }[variant]
+        image = Image.fromarray(gray).convert(mode)
+    # Clients send larger pictures than 8x8: the graph has to shrink them again.
+    image = image.resize((64, 64), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, format=file_format, **({"quality": 95} if file_format == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "jpeg_gray",
+        "jpeg_rgb",
+        "gif",
+        "bmp_rgb",
+        "png_gray_alpha",
+        "rgba_canvas",
+        "dark_ink_on_light_paper_png",
+    ],
+)
+def test_b64_path_handles_other_client_images(digits_saved_model: Any, held_out: Any, variant: str) -> None:
+    """Other formats, color, transparency, dark ink on light paper and 64x64 images all go through
+    decode / composite / grayscale / invert / resize inside the graph."""
+    images = [encode_client_image(image, variant) for image in held_out.test_images_raw / 16.0]
     predicted = classify_b64(digits_saved_model, images)
     accuracy = float(np.mean(predicted == held_out.test_labels))
     print(f"b64 {variant} held-out accuracy: {accuracy:.4f}")
