@@ -82,6 +82,28 @@ def test_missing_base_path_fails_startup(tmp_path) -> None:
     assert f"Could not find base path {missing} for servable m" in result.stdout
 
 
+def test_a_model_that_never_loads_fails_startup_after_the_retries(tmp_path) -> None:
+    broken = tmp_path / "broken" / "1"
+    broken.mkdir(parents=True)
+    (broken / "saved_model.pb").write_bytes(b"not a protobuf")
+    config = tmp_path / "models.config"
+    config.write_text(
+        f'model_config_list {{ config {{ name: "broken" base_path: "{broken.parent}" '
+        'model_platform: "tensorflow" } }'
+    )
+    result = run_standin(
+        "--port=0",
+        f"--grpc_socket_path={tmp_path}/s",
+        f"--model_config_file={config}",
+        "--max_num_load_retries=1",
+        "--load_retry_interval_micros=0",
+    )
+    assert result.returncode == 255
+    assert "Failed to start server. Error: UNKNOWN: 1 model(s) did not become available: " in result.stdout
+    assert "{name: broken version: 1} due to error: DATA_LOSS: Can't parse" in result.stdout
+    assert "Retrying load on servable version: {name: broken version: 1} retry: 1" in result.stderr
+
+
 def test_missing_config_file_fails_startup(tmp_path) -> None:
     result = run_standin(
         "--port=0", f"--grpc_socket_path={tmp_path}/s", f"--model_config_file={tmp_path}/none"
