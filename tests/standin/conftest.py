@@ -32,8 +32,12 @@ def endpoint(request: pytest.FixtureRequest) -> Endpoint:
     return Endpoint(server.rest_url, server.grpc_target, external=False)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def standin_only(request: pytest.FixtureRequest) -> None:
+    """Skips tests that start their own stand-in when an external server is given.
+
+    Session scope, so it is set up (and skips) before the module-scoped servers those tests use.
+    """
     if request.config.getoption("--tfserving-rest"):
         pytest.skip("starts its own stand-in; not run against an external server")
 

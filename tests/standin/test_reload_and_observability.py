@@ -123,8 +123,8 @@ def test_string_outputs_without_bytes_suffix_and_multiple_inputs(bytes_server) -
     assert missing.json() == {"error": "Missing named input: b in 'inputs' object."}
 
 
-def test_digits_classifies_a_b64_png(endpoint, tfserving) -> None:
-    if "digits" not in tfserving.model_names and not endpoint.external:
+def test_digits_classifies_a_b64_png(endpoint, request) -> None:
+    if not endpoint.external and "digits" not in request.getfixturevalue("tfserving").model_names:
         pytest.skip("serving_model/digits is missing: run `make models-if-missing`")
     from PIL import Image
 

@@ -17,6 +17,7 @@ def url(endpoint, path: str) -> str:
 def test_status_of_half_plus_two_is_available_with_ok_error_code(endpoint) -> None:
     response = requests.get(url(endpoint, "/v1/models/half_plus_two"), timeout=TIMEOUT)
     assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
     statuses = response.json()["model_version_status"]
     available = [s for s in statuses if s["state"] == "AVAILABLE"]
     assert available, statuses
