@@ -183,6 +183,16 @@ def test_unknown_flag_is_reported_and_the_server_starts_anyway(policy_server) ->
     assert policy_server.process.poll() is None
 
 
+def test_paused_server_times_out_and_recovers_after_resume(policy_server) -> None:
+    policy_server.pause()
+    try:
+        with pytest.raises(requests.Timeout):
+            requests.get(f"{policy_server.rest_url}/v1/models/specific", timeout=1)
+    finally:
+        policy_server.resume()
+    assert predict(policy_server, "specific", [1.0]).json() == {"predictions": [2.5]}
+
+
 def test_labels_at_startup_need_the_allow_flag(tmp_path, start_standin, standin_test_models) -> None:
     base = tmp_path / "half_plus_two"
     publish(standin_test_models / "half_plus_two" / "1", base, 1)
