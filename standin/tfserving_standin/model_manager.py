@@ -93,9 +93,8 @@ class ModelManager:
         self._states: dict[str, dict[int, VersionState]] = {}
         self._labels: dict[str, dict[str, int]] = {}
         self._lock = threading.Condition()  # guards the dicts above; notified on every state change
-        self._work_lock = (
-            threading.RLock()
-        )  # one poll/reload/load sequence at a time, like the manager thread
+        # One poll/reload/load sequence at a time, like the real manager's single work loop.
+        self._work_lock = threading.RLock()
         self._stop = threading.Event()
         self._poll_thread: threading.Thread | None = None
 
@@ -146,8 +145,7 @@ class ModelManager:
                     if not allowed and (state is None or state.state != State.AVAILABLE):
                         raise failed_precondition(
                             f"Request to assign label to version {version} of model {model.name}, "
-                            "which is not "
-                            "currently available for inference"
+                            "which is not currently available for inference"
                         )
                     labels.setdefault(model.name, {})[label] = version
         return labels

@@ -8,6 +8,7 @@ after the config files parsed, so a bad config fails in well under a second.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.metadata
 import logging
 import os
@@ -100,8 +101,20 @@ def _parallelism(options: flags.ParsedFlags) -> tuple[int, int]:
     return both, both
 
 
-def build_and_start(options: flags.ParsedFlags) -> threading.Event:
-    """Server::BuildAndStart; returns an event that is never set (the server runs until killed)."""
+@dataclasses.dataclass
+class RunningServer:
+    """What must stay referenced while serving (threads hold the rest)."""
+
+    manager: object
+    grpc_server: object
+
+    def wait_for_termination(self) -> None:
+        """Like the real server: runs until a signal ends the process."""
+        threading.Event().wait()
+
+
+def build_and_start(options: flags.ParsedFlags) -> RunningServer:
+    """Server::BuildAndStart: start-up in the real server's order; raises ServingError on failure."""
     _check_options(options)
     if options.model_config_file:
         model_server_config = config_files.read_model_server_config(options.model_config_file)
@@ -177,9 +190,7 @@ def build_and_start(options: flags.ParsedFlags) -> threading.Event:
                 "server_options.http_port cannot be same as grpc_port. Please use a different port for "
                 "HTTP/REST API. Skipped exporting HTTP/REST API."
             )
-    stopped = threading.Event()
-    stopped.grpc_server = grpc_server  # type: ignore[attr-defined]  # keeps the server referenced
-    return stopped
+    return RunningServer(manager=manager, grpc_server=grpc_server)
 
 
 def _start_rest(manager, options: flags.ParsedFlags, prometheus_path: str | None) -> None:
@@ -244,5 +255,5 @@ def main(argv: Sequence[str]) -> int:
         code = _fail(error)
         os._exit(code)  # threads (pollers, gRPC) must not keep a failed server alive
     with contextlib.suppress(KeyboardInterrupt):
-        running.wait()
+        running.wait_for_termination()
     return 0
