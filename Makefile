@@ -67,9 +67,12 @@ lint: venv ## Static checks: ruff, yamllint, ansible-lint, syntax check
 	$(BIN)/ansible-playbook --syntax-check -i inventory.ini site.yml
 
 .PHONY: up
-up: host-packages venv models-if-missing ## Bring the whole stack up on the local box
-	@echo "make up: the roles are not written yet; models are built under serving_model/." >&2
-	@exit 1
+up: host-packages venv models-if-missing ## Bring the whole stack up on the local box (site.yml)
+	scripts/stack-up
+
+.PHONY: models-rollout
+models-rollout: venv models-if-missing ## Roll out serving_model/ to the box with playbooks/models.yml
+	$(BIN)/ansible-playbook -i .box/inventory.ini playbooks/models.yml
 
 # The local box (scripts/box): Debian 12 with systemd under systemd-nspawn, our `vagrant up`.
 # BOX_ARGS="--name NAME --ssh-port PORT" addresses another box than the default tfstack on 2222.
