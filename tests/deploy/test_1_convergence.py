@@ -1,0 +1,25 @@
+"""Provisioning converges: a rerun and a check-mode run change nothing (reliability cases 1 and 2)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.box, pytest.mark.slow]
+
+
+def test_first_run_provisions_without_failure(first_run) -> None:
+    assert first_run.recap["failed"] == 0
+    assert first_run.recap["changed"] > 0, "a first run on a fresh box must change something"
+
+
+def test_second_run_changes_nothing(converged_box) -> None:
+    run = converged_box.run("site.yml")
+    assert run.returncode == 0, run.output[-4000:]
+    assert run.recap["changed"] == 0, "\n".join(run.changed_tasks())
+
+
+def test_check_mode_on_the_converged_box_reports_no_change(converged_box) -> None:
+    run = converged_box.run("site.yml", "--check", "--diff")
+    assert run.returncode == 0, run.output[-4000:]
+    assert run.recap["failed"] == 0
+    assert run.recap["changed"] == 0, "\n".join(run.changed_tasks())

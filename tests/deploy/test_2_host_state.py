@@ -1,0 +1,148 @@
+"""testinfra: what site.yml leaves on the box (package, users, files, units, hardening, ports, answers)."""
+
+from __future__ import annotations
+
+import re
+
+import grpc
+import pytest
+import requests
+from deploy_support import GRPC_TARGET, REST_URL, WEB_URL, box_shell
+
+pytestmark = [pytest.mark.box, pytest.mark.slow]
+
+UNITS = ("tfserving.service", "tfserving-web.service")
+
+
+def test_the_server_package_matches_the_cpu(host) -> None:
+    has_avx = host.run("grep -qw avx /proc/cpuinfo").rc == 0
+    wanted, other = ("tensorflow-model-server", "tensorflow-model-server-universal")[:: 1 if has_avx else -1]
+    assert host.package(wanted).is_installed
+    assert not host.package(other).is_installed
+    assert host.file("/usr/bin/tensorflow_model_server").is_file
+
+
+def test_the_repository_is_signed_by_its_own_keyring(host) -> None:
+    sources = host.file("/etc/apt/sources.list.d/tensorflow-serving.sources")
+    assert sources.contains("^Signed-By: /etc/apt/keyrings/tensorflow-serving.asc")
+    assert not sources.contains("trusted")
+    assert host.file("/etc/apt/keyrings/tensorflow-serving.asc").contains("BEGIN PGP PUBLIC KEY BLOCK")
+    # apt-key's legacy keyring is not used.
+    assert not host.file("/etc/apt/trusted.gpg").exists
+
+
+@pytest.mark.parametrize("user", ["tfserving", "tfweb"])
+def test_service_users_cannot_log_in(host, user: str) -> None:
+    account = host.user(user)
+    assert account.exists
+    assert account.shell == "/usr/sbin/nologin"
+
+
+@pytest.mark.parametrize(
+    ("unit", "user"), [("tfserving.service", "tfserving"), ("tfserving-web.service", "tfweb")]
+)
+def test_units_are_enabled_and_run_as_their_user(host, unit: str, user: str) -> None:
+    service = host.service(unit)
+    assert service.is_enabled
+    assert service.is_running, box_shell(host, f"journalctl -u {unit} -n 30 --no-pager")
+    pid = service.systemd_properties["MainPID"]
+    assert box_shell(host, f"ps -o user= -p {pid}").strip() == user
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_units_are_hardened(host, unit: str) -> None:
+    properties = host.service(unit).systemd_properties
+    assert properties["ProtectSystem"] == "strict"
+    assert properties["ProtectHome"] == "yes"
+    assert properties["NoNewPrivileges"] == "yes"
+    assert properties["PrivateDevices"] == "yes"
+    assert properties["PrivateTmp"] == "yes"
+    # testinfra drops empty properties, so ask systemctl directly: empty means no capability at all.
+    assert box_shell(host, f"systemctl show --property=CapabilityBoundingSet --value {unit}").strip() == ""
+    assert properties["ProtectKernelTunables"] == "yes"
+    assert properties["RestrictNamespaces"] == "yes"
+    assert properties["Restart"] == "on-failure"
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_exposure_score_is_at_most_two(host, unit: str) -> None:
+    report = box_shell(host, f"systemd-analyze security --no-pager {unit}")
+    score = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", report).group(1))
+    print(f"{unit}: exposure {score}")
+    assert score <= 2.0, report[-2000:]
+
+
+TIMESPAN_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0}
+
+
+def timespan_seconds(text: str) -> float:
+    """systemctl's human timespans ("5min", "1min 30s", "100ms") in seconds."""
+    parts = re.findall(r"([0-9.]+)\s*(us|ms|min|s|h)", text)
+    assert parts, f"not a timespan: {text!r}"
+    return sum(float(number) * TIMESPAN_UNITS[unit] for number, unit in parts)
+
+
+def test_start_limits_are_reachable(host) -> None:
+    properties = host.service("tfserving.service").systemd_properties
+    burst = int(properties["StartLimitBurst"])
+    restart = timespan_seconds(properties["RestartUSec"])
+    interval = timespan_seconds(properties["StartLimitIntervalUSec"])
+    # The burst of restarts fits in the interval, so a crash loop ends in "failed" instead of spinning.
+    assert burst * restart < interval, (burst, restart, interval)
+
+
+def test_config_and_models_are_readable_not_writable_by_the_server(host) -> None:
+    config = host.file("/etc/tfserving/models.config")
+    assert (config.user, config.group, config.mode) == ("root", "tfserving", 0o640)
+    assert config.contains('name: "digits"') and config.contains('name: "half_plus_two"')
+    folder = host.file("/etc/tfserving")
+    assert (folder.user, folder.group, folder.mode) == ("root", "tfserving", 0o750)
+    saved_model = host.file("/srv/tfserving/models/digits/1/saved_model.pb")
+    assert (saved_model.user, saved_model.group, saved_model.mode) == ("root", "tfserving", 0o640)
+    assert host.run("runuser -u tfserving -- test -r /srv/tfserving/models/digits/1/saved_model.pb").rc == 0
+    assert host.run("runuser -u tfserving -- test -w /srv/tfserving/models/digits").rc != 0
+    env_file = host.file("/etc/tfserving-web/webapp.env")
+    assert (env_file.user, env_file.group, env_file.mode) == ("root", "tfweb", 0o640)
+
+
+@pytest.mark.parametrize("port", [8500, 8501, 8080])
+def test_ports_listen(host, port: int) -> None:
+    assert host.socket(f"tcp://0.0.0.0:{port}").is_listening
+
+
+def test_half_plus_two_over_rest(host) -> None:
+    answer = requests.post(
+        f"{REST_URL}/v1/models/half_plus_two:predict", json={"instances": [1.0, 2.0, 5.0]}, timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"predictions": [2.5, 3.0, 4.5]}
+
+
+def test_half_plus_two_over_grpc(host) -> None:
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "half_plus_two"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto([1.0, 2.0, 5.0], dtype=tf.float32))
+    with grpc.insecure_channel(GRPC_TARGET) as channel:
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=10)
+    assert tf.make_ndarray(response.outputs["y"]).tolist() == [2.5, 3.0, 4.5]
+
+
+def test_digits_classified_through_the_web_front_end(host, digit_pngs) -> None:
+    correct = 0
+    for png, label in digit_pngs:
+        answer = requests.post(
+            f"{WEB_URL}/api/predict", files={"image": ("digit.png", png, "image/png")}, timeout=20
+        )
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["model"] == "digits" and len(body["probabilities"]) == 10
+        correct += body["class_id"] == label
+    print(f"web front end: {correct}/{len(digit_pngs)} held-out digits right")
+    assert correct / len(digit_pngs) >= 0.95
+
+
+def test_web_front_end_is_ready(host) -> None:
+    assert requests.get(f"{WEB_URL}/readyz", timeout=10).status_code == 200
