@@ -49,7 +49,8 @@ def tensorflow_serving_load_errors(status_json: Any, expected_versions: list[Any
     for status in _statuses(status_json):
         detail = status.get("status") or {}
         if str(status.get("version")) in wanted and detail.get("error_code", "OK") != "OK":
-            errors.append(f"version {status.get('version')}: {detail.get('error_code')} {detail.get('error_message', '')}")
+            message = detail.get("error_message", "")
+            errors.append(f"version {status.get('version')}: {detail.get('error_code')} {message}")
     return errors
 
 

@@ -33,11 +33,14 @@ models:
   returned: success
 """
 
-from ansible.module_utils.basic import AnsibleModule
+# Ansible modules keep their documentation first, then the imports.
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec={"content": {"type": "str", "required": True}}, supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec={"content": {"type": "str", "required": True}}, supports_check_mode=True
+    )
     content = module.params["content"]
     try:
         from google.protobuf import text_format
@@ -62,7 +65,9 @@ def main() -> None:
             module.fail_json(msg=f"Illegal to list model {model.name} multiple times in config list")
         seen.add(model.name)
         if not (model.base_path.startswith("/") or "://" in model.base_path):
-            module.fail_json(msg=f"Expected model {model.name} to have an absolute path or URI; got {model.base_path}")
+            module.fail_json(
+                msg=f"Expected model {model.name} to have an absolute path or URI; got {model.base_path}"
+            )
 
     models = [{"name": m.name, "base_path": m.base_path} for m in config.model_config_list.config]
     module.exit_json(changed=False, content=content, models=models)
