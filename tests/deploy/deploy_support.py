@@ -21,8 +21,9 @@ if str(VENV_BIN) not in os.environ["PATH"].split(os.pathsep):
 # A box of their own, created fresh for each run and destroyed after it, so the tests start from a
 # clean machine and leave `make up`'s box (tfstack, ssh 2222) alone apart from powering it off: the
 # boxes share the host's network, so only one can hold ports 8500, 8501 and 8080 at a time.
-BOX_HOST = "tfstack-test"
-BOX_SSH_PORT = 2223
+# Not tests/box's "tfstack-test": testinfra caches connections per inventory, and the two would share one.
+BOX_HOST = "tfstack-deploy"
+BOX_SSH_PORT = 2224
 DEV_BOX = "tfstack"
 BOX_INVENTORY = REPO_ROOT / ".box" / BOX_HOST / "inventory.ini"
 # The box shares the host's network, so its services answer on the host's loopback.

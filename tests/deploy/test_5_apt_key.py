@@ -1,0 +1,92 @@
+"""The repository signing key: a configured fingerprint is enforced, a changed key on the host is
+replaced from the configured URL, and an expired key at the URL is refused (apt would say EXPKEYSIG)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from deploy_support import box_shell
+
+pytestmark = [pytest.mark.box, pytest.mark.slow]
+
+KEYRING = "/etc/apt/keyrings/tensorflow-serving.asc"
+
+
+def make_armored_key(home: Path, uid: str, *, expired: bool) -> str:
+    """A throw-away public key; an expired one is made with gpg's clock set years back."""
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    clock = ["--faked-system-time", "20200101T000000!"] if expired else []
+    base = ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
+    subprocess.run([*base, *clock, "--quick-gen-key", uid, "ed25519", "sign", "1d"], env=env, check=True,
+                   capture_output=True)  # fmt: skip
+    exported = subprocess.run([*base, "--armor", "--export", uid], env=env, check=True, capture_output=True)
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False, capture_output=True)
+    return exported.stdout.decode()
+
+
+@pytest.fixture
+def key_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A loopback HTTP server for key files (the box shares the host's network)."""
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}", folder
+    server.shutdown()
+    server.server_close()
+
+
+def install_phase(converged_box, **extra_vars):
+    return converged_box.run("site.yml", "--tags", "tfserving_install", extra_vars=extra_vars or None)
+
+
+def test_a_wrong_fingerprint_fails_the_play(converged_box) -> None:
+    wrong = "0123 4567 89AB CDEF 0123  4567 89AB CDEF 0123 4567"
+    run = install_phase(converged_box, tensorflow_serving_apt_key_fingerprint=wrong)
+    assert run.returncode != 0
+    assert "not the configured" in run.output and wrong.replace(" ", "") in run.output, run.output[-3000:]
+
+
+def test_a_changed_key_on_the_host_is_replaced_from_the_url(converged_box, host, tmp_path: Path) -> None:
+    served_key = host.file(KEYRING).content_string
+    intruder = make_armored_key(tmp_path / "gnupg", "intruder <intruder@localhost>", expired=False)
+    box_shell(host, f"printf '%s' '{intruder}' > {KEYRING}")
+
+    run = install_phase(converged_box)
+
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.recap["changed"] >= 1
+    assert host.file(KEYRING).content_string == served_key
+    assert host.run("apt-get update -qq").rc == 0
+
+
+def test_an_expired_key_at_the_url_is_refused(converged_box, host, key_server, tmp_path: Path) -> None:
+    url, folder = key_server
+    (folder / "expired.asc").write_text(
+        make_armored_key(tmp_path / "gnupg", "expired <old@localhost>", expired=True)
+    )
+    keyring_before = host.file(KEYRING).content_string
+
+    run = install_phase(
+        converged_box,
+        tensorflow_serving_apt_key_url=f"{url}/expired.asc",
+        tensorflow_serving_apt_key_fingerprint="",
+    )
+
+    assert run.returncode != 0
+    assert "EXPKEYSIG" in run.output and "expired" in run.output, run.output[-3000:]
+    assert host.file(KEYRING).content_string == keyring_before, "an expired key must not be installed"
