@@ -110,6 +110,11 @@ def model_status(name: str) -> list[dict]:
     return answer.json()["model_version_status"]
 
 
+def models_available(*names: str) -> bool:
+    """Every version the server reports for these models is AVAILABLE."""
+    return all(status["state"] == "AVAILABLE" for name in names for status in model_status(name))
+
+
 def wait_for(predicate, timeout: float, interval: float = 1.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None

@@ -7,7 +7,7 @@ import time
 
 import pytest
 import requests
-from deploy_support import WEB_URL, main_pid, model_status, wait_for
+from deploy_support import WEB_URL, main_pid, models_available, wait_for
 
 pytestmark = [pytest.mark.box, pytest.mark.slow]
 
@@ -24,8 +24,7 @@ def test_sigkill_restarts_the_server_and_models_come_back(converged_box, host) -
         pid = main_pid(host, "tfserving.service")
         if pid in (0, pid_before):
             return False
-        statuses = model_status("digits") + model_status("half_plus_two")
-        return all(status["state"] == "AVAILABLE" for status in statuses)
+        return models_available("digits", "half_plus_two")
 
     wait_for(recovered, timeout=180, interval=0.5, what="tfserving to restart with its models")
     elapsed = time.monotonic() - killed_at
