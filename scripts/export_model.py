@@ -31,11 +31,7 @@ def parse_args() -> cli.argparse.Namespace:
     )
     parser.add_argument("model_file", type=Path, help="the Keras model file, e.g. model_dir/digits.keras")
     parser.add_argument("--name", help="model name, the folder under --serving-dir (default: file stem)")
-    parser.add_argument("--serving-dir", type=Path, default=cli.DEFAULT_SERVING_DIR,
-                        help="folder holding <name>/<version>/ (default: %(default)s)")
-    parser.add_argument("--version", type=cli.positive_int,
-                        help="version number to publish (default: highest existing + 1)")
-    parser.add_argument("--force", action="store_true", help="replace the version if it already exists")
+    cli.add_publication_arguments(parser)
     return parser.parse_args()
 
 

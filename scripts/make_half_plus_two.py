@@ -20,11 +20,7 @@ from model_pipeline.publication import plan_publication, publish
 def parse_args() -> cli.argparse.Namespace:
     parser = cli.OneLineArgumentParser(description=__doc__)
     parser.add_argument("--name", default="half_plus_two", help="model name (default: %(default)s)")
-    parser.add_argument("--serving-dir", type=Path, default=cli.DEFAULT_SERVING_DIR,
-                        help="folder holding <name>/<version>/ (default: %(default)s)")
-    parser.add_argument("--version", type=cli.positive_int,
-                        help="version number to publish (default: highest existing + 1)")
-    parser.add_argument("--force", action="store_true", help="replace the version if it already exists")
+    cli.add_publication_arguments(parser)
     return parser.parse_args()
 
 

@@ -270,30 +270,10 @@ def launch_standin(
     return server
 
 
-@pytest.fixture
-def start_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., StandinServer]]:
-    """Factory fixture: start_standin(models=None, config_text=None, flags=()) -> StandinServer."""
-    servers: list[StandinServer] = []
-
-    def start(
-        models: dict[str, Path] | None = None,
-        config_text: str | None = None,
-        flags: Sequence[str] = (),
-        wait_available: bool = True,
-    ) -> StandinServer:
-        workdir = tmp_path_factory.mktemp("standin")
-        server = launch_standin(workdir, models, config_text, flags, wait_available)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def start_session_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., StandinServer]]:
-    """Like start_standin, but the servers live until the end of the session (for sharing)."""
+def _standin_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Callable[..., StandinServer], list[StandinServer]]:
+    """A start() function and the list of servers it started, for the fixtures below to stop."""
     servers: list[StandinServer] = []
 
     def start(
@@ -308,6 +288,22 @@ def start_session_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         servers.append(server)
         return server
 
+    return start, servers
+
+
+@pytest.fixture
+def start_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., StandinServer]]:
+    """Factory fixture: start_standin(models=None, config_text=None, flags=()) -> StandinServer."""
+    start, servers = _standin_factory(tmp_path_factory)
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def start_session_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., StandinServer]]:
+    """Like start_standin, but the servers live until the end of the session (for sharing)."""
+    start, servers = _standin_factory(tmp_path_factory)
     yield start
     for server in servers:
         server.stop()

@@ -39,6 +39,15 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_publication_arguments(parser: argparse.ArgumentParser) -> None:
+    """--serving-dir, --version and --force: where and as which version a model is published."""
+    parser.add_argument("--serving-dir", type=Path, default=DEFAULT_SERVING_DIR,
+                        help="folder holding <name>/<version>/ (default: %(default)s)")
+    parser.add_argument("--version", type=positive_int,
+                        help="version number to publish (default: highest existing + 1)")
+    parser.add_argument("--force", action="store_true", help="replace the version if it already exists")
+
+
 def quiet_tensorflow() -> None:
     """Hide TensorFlow's C++ info/warning lines; they would bury our own progress and errors."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
