@@ -171,18 +171,6 @@ def test_half_plus_two_predicts_the_quickstart_answer(half_plus_two_export: Path
     assert y.tolist() == [2.5, 3.0, 4.5]
 
 
-def read_prediction_logs(path: Path) -> list[Any]:
-    import tensorflow as tf
-    from tensorflow_serving.apis import prediction_log_pb2
-
-    logs = []
-    for record in tf.data.TFRecordDataset(str(path)):
-        log = prediction_log_pb2.PredictionLog()
-        log.ParseFromString(record.numpy())
-        logs.append(log)
-    return logs
-
-
 @pytest.mark.parametrize("model", ["digits", "half_plus_two"])
 def test_warmup_records_are_prediction_logs_the_model_accepts(
     model: str, digits_export: tuple[Path, str], half_plus_two_export: Path
@@ -190,7 +178,10 @@ def test_warmup_records_are_prediction_logs_the_model_accepts(
     import tensorflow as tf
 
     version_dir = digits_export[0] if model == "digits" else half_plus_two_export
-    logs = read_prediction_logs(version_dir / "assets.extra" / "tf_serving_warmup_requests")
+    from model_pipeline.warmup import read_warmup_records
+
+    # Parses every record as a PredictionLog and raises on one that is not.
+    logs = read_warmup_records(version_dir / "assets.extra" / "tf_serving_warmup_requests")
     assert 1 <= len(logs) <= 1000  # TF Serving replays at most 1000
     loaded = tf.saved_model.load(str(version_dir))
     signature_names = set()
