@@ -14,7 +14,9 @@ BIN := $(VENV)/bin
 export TFSTACK_CACHE_DIR ?= /var/cache/tfserving-stack
 PYTEST_ARGS ?=
 
-REQUIREMENTS := $(wildcard requirements/*.txt)
+# A change to a requirement or to a package's metadata rebuilds the environment; code changes need
+# nothing (the project's packages are installed editable).
+REQUIREMENTS := $(wildcard requirements/*.txt) $(wildcard */pyproject.toml)
 DIGITS_KERAS := model_dir/digits.keras
 
 .PHONY: help
@@ -40,15 +42,15 @@ lock: venv ## Regenerate requirements/constraints.txt from the virtual environme
 	mv requirements/constraints.txt.new requirements/constraints.txt
 
 $(DIGITS_KERAS): | venv
-	$(BIN)/python scripts/train_digits.py --output $@
+	$(BIN)/tfstack-train-digits --output $@
 
 # Built only when missing, so `make up` and `make test` never publish a surprise new version.
 .PHONY: models-if-missing
 models-if-missing: $(DIGITS_KERAS) | venv
 	@[ -n "$$(ls -d serving_model/digits/[0-9]* 2>/dev/null)" ] \
-		|| $(BIN)/python scripts/export_model.py $(DIGITS_KERAS) --name digits
+		|| $(BIN)/tfstack-export-model $(DIGITS_KERAS) --name digits
 	@[ -n "$$(ls -d serving_model/half_plus_two/[0-9]* 2>/dev/null)" ] \
-		|| $(BIN)/python scripts/make_half_plus_two.py
+		|| $(BIN)/tfstack-half-plus-two
 
 .PHONY: models
 models: venv ## Train digits and export both models from scratch
@@ -74,38 +76,38 @@ up: host-packages venv models-if-missing ## Bring the whole stack up on the loca
 models-rollout: venv models-if-missing ## Roll out serving_model/ to the box with playbooks/models.yml
 	$(BIN)/ansible-playbook -i .box/inventory.ini playbooks/models.yml
 
-# The local box (scripts/box): Debian 12 with systemd under systemd-nspawn, our `vagrant up`.
+# The local box (box/, command tfstack-box): Debian 12 with systemd under systemd-nspawn, our `vagrant up`.
 # BOX_ARGS="--name NAME --ssh-port PORT" addresses another box than the default tfstack on 2222.
 BOX_ARGS ?=
 
 .PHONY: box-up
-box-up: ## Create and boot the local box (idempotent; image cached)
-	scripts/box up $(BOX_ARGS)
+box-up: venv ## Create and boot the local box (idempotent; image cached)
+	$(BIN)/tfstack-box up $(BOX_ARGS)
 
 .PHONY: box-down
-box-down: ## Power the local box off, keeping its files
-	scripts/box down $(BOX_ARGS)
+box-down: venv ## Power the local box off, keeping its files
+	$(BIN)/tfstack-box down $(BOX_ARGS)
 
 .PHONY: box-destroy
-box-destroy: ## Remove the local box: processes, cgroups, files, key, inventory
-	scripts/box destroy $(BOX_ARGS)
+box-destroy: venv ## Remove the local box: processes, cgroups, files, key, inventory
+	$(BIN)/tfstack-box destroy $(BOX_ARGS)
 
 .PHONY: box-ssh
-box-ssh: ## Log in to the local box as vagrant
-	scripts/box ssh $(BOX_ARGS)
+box-ssh: venv ## Log in to the local box as vagrant
+	$(BIN)/tfstack-box ssh $(BOX_ARGS)
 
-# The stand-in's local signed apt repository (scripts/standin-repo): what the box installs
+# The stand-in's local signed apt repository (standin/standin_repo, command tfstack-standin-repo): what the box installs
 # tensorflow-model-server from, since TF Serving's own repository is unreachable here.
 STANDIN_REPO_PORT ?= 8099
 
 .PHONY: standin-repo
-standin-repo: host-packages ## Build (when changed), sign and serve the stand-in apt repository on 127.0.0.1
-	scripts/standin-repo build
-	scripts/standin-repo serve --port $(STANDIN_REPO_PORT)
+standin-repo: host-packages venv ## Build (when changed), sign and serve the stand-in apt repository on 127.0.0.1
+	$(BIN)/tfstack-standin-repo build
+	$(BIN)/tfstack-standin-repo serve --port $(STANDIN_REPO_PORT)
 
 .PHONY: standin-repo-stop
-standin-repo-stop: ## Stop serving the stand-in apt repository
-	scripts/standin-repo stop
+standin-repo-stop: venv ## Stop serving the stand-in apt repository
+	$(BIN)/tfstack-standin-repo stop
 
 .PHONY: clean
 clean: ## Remove the virtual environment, the models and test output

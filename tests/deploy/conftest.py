@@ -89,7 +89,7 @@ def digit_pngs() -> Iterator[Sequence[tuple[bytes, int]]]:
     """Held-out digits (never trained on) as PNG bytes with their labels."""
     sys.path.insert(0, str(REPO_ROOT / "scripts"))
     try:
-        from model_pipeline.dataset import encode_png, load_digits_split
+        from model_export.dataset import encode_png, load_digits_split
     finally:
         sys.path.remove(str(REPO_ROOT / "scripts"))
     split = load_digits_split()

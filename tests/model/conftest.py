@@ -46,6 +46,6 @@ def half_plus_two_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def held_out() -> object:
-    from model_pipeline.dataset import load_digits_split
+    from model_export.dataset import load_digits_split
 
     return load_digits_split()

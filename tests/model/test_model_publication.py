@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 from model_helpers import tree
-from model_pipeline.cli import positive_int
-from model_pipeline.errors import PipelineError
-from model_pipeline.publication import (
+from model_export.cli import positive_int
+from model_export.errors import PipelineError
+from model_export.publication import (
     existing_versions,
     plan_publication,
     publish,

@@ -80,7 +80,7 @@ def test_export_leaves_only_the_version_directory(digits_export: tuple[Path, str
 
 
 def test_b64_png_path_classifies_held_out_digits(digits_saved_model: Any, held_out: Any) -> None:
-    from model_pipeline.dataset import encode_png_batch
+    from model_export.dataset import encode_png_batch
 
     # load_digits pixels are 0..16; a PNG client sends them as 0..255 gray levels.
     predicted = classify_b64(digits_saved_model, encode_png_batch(held_out.test_images_raw / 16.0))
@@ -178,7 +178,7 @@ def test_warmup_records_are_prediction_logs_the_model_accepts(
     import tensorflow as tf
 
     version_dir = digits_export[0] if model == "digits" else half_plus_two_export
-    from model_pipeline.warmup import read_warmup_records
+    from model_export.warmup import read_warmup_records
 
     # Parses every record as a PredictionLog and raises on one that is not.
     logs = read_warmup_records(version_dir / "assets.extra" / "tf_serving_warmup_requests")

@@ -19,7 +19,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from webtest_support import AppFactory, Digit, free_port, held_out_digits  # noqa: E402
 
-from webapp import create_app  # noqa: E402
+from tfserving_web import create_app  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from webapp import create_app, settings
+from tfserving_web import create_app, settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
@@ -106,7 +106,7 @@ def test_bad_values_are_refused_naming_the_variable(
 def test_creating_the_app_does_not_import_grpc_stubs() -> None:
     # The gRPC stubs load TensorFlow; a REST deployment must not pay for them.
     code = (
-        "import sys; from webapp import create_app; create_app();"
+        "import sys; from tfserving_web import create_app; create_app();"
         "print(any(name.startswith(('tensorflow', 'grpc')) for name in sys.modules))"
     )
     result = subprocess.run(

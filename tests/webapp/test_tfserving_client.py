@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from webtest_support import AppFactory, Digit
 
-from webapp.tfserving_client import Deadline, ImageSignature, InputRejected, RestClient
+from tfserving_web.tfserving_client import Deadline, ImageSignature, InputRejected, RestClient
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +31,7 @@ def test_input_the_server_rejects_is_400_with_its_message(tfserving, digits: lis
 def test_grpc_input_the_server_rejects_is_400(tfserving, digits: list[Digit]) -> None:
     if "digits" not in tfserving.model_names:
         pytest.fail("serving_model/digits is missing: run `make models-if-missing`")
-    from webapp.tfserving_grpc import GrpcClient
+    from tfserving_web.tfserving_grpc import GrpcClient
 
     client = GrpcClient(tfserving.grpc_target, connect_timeout=2)
     try:

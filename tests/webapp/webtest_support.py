@@ -41,7 +41,7 @@ class Digit:
 
 
 def held_out_digits() -> list[Digit]:
-    # The same seeded, stratified split the training script uses (scripts/model_pipeline/dataset.py):
+    # The same seeded, stratified split the training script uses (scripts/model_export/dataset.py):
     # these images were never seen in training.
     import numpy as np
     from sklearn.datasets import load_digits

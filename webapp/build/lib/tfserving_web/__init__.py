@@ -1,0 +1,69 @@
+"""Web front end of tfserving-stack: a page and a JSON API that classify uploaded images through
+TensorFlow Serving. `create_app()` is the WSGI application factory (gunicorn: `tfserving_web:create_app()`)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+from flask import Flask
+
+from tfserving_web import settings
+from tfserving_web.blueprints import api, health, pages
+from tfserving_web.errors import register_error_handlers
+from tfserving_web.image_upload import refuse_decompression_bombs
+from tfserving_web.model_catalog import ModelCatalog
+from tfserving_web.prediction_store import PredictionStore
+from tfserving_web.tfserving_client import ModelServerClient, create_client
+
+T = TypeVar("T")
+
+
+class PerProcess(Generic[T]):
+    """Builds a value on first use in each process: connection pools and gRPC channels must not be
+    shared across gunicorn's fork (which would happen with --preload)."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._value: T | None = None
+
+    def __call__(self) -> T:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._value, self._pid = self._build(), os.getpid()
+            return self._value  # type: ignore[return-value]
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Settings come from defaults, then `<instance>/webapp.cfg` (or TFWEB_CONFIG_FILE), then
+    TFWEB_* environment variables, then `test_config`. Nothing here contacts TF Serving, so
+    `gunicorn --check-config` works without a model server."""
+    app = Flask(__name__, instance_path=settings.default_instance_path())
+    settings.load_into(app.config, app.instance_path, test_config)
+
+    client: PerProcess[ModelServerClient] = PerProcess(lambda: create_client(app.config))
+    app.extensions["tfserving_client"] = client
+    app.extensions["model_catalog"] = PerProcess(
+        lambda: ModelCatalog(
+            client(),
+            candidates=app.config["MODEL_CANDIDATES"],
+            signature_name=app.config["SIGNATURE_NAME"],
+            ttl_seconds=app.config["MODEL_LIST_TTL"],
+        )
+    )
+    app.extensions["prediction_store"] = (
+        PredictionStore(app.config["UPLOAD_FOLDER"], keep=app.config["UPLOADS_KEPT"])
+        if app.config["STORE_UPLOADS"]
+        else None
+    )
+    refuse_decompression_bombs()
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    register_error_handlers(app)
+    return app

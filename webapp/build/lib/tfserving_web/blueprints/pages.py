@@ -1,0 +1,89 @@
+"""The HTML page: upload form, result with bars, recent predictions."""
+
+from __future__ import annotations
+
+import base64
+
+from flask import Blueprint, abort, current_app, render_template, request, send_file
+from werkzeug.wrappers import Response
+
+from tfserving_web.classify import Classification, classify, model_catalog, new_deadline, prediction_store
+from tfserving_web.image_upload import ALLOWED_FORMATS
+from tfserving_web.tfserving_client import ModelServerError
+
+bp = Blueprint("pages", __name__)
+
+
+def _image_models(ask_server: bool) -> tuple[list[str], str | None]:
+    """Model names for the picker and a notice when TF Serving could not be asked."""
+    default = current_app.config["MODEL_NAME"]
+    if not ask_server:
+        return [default], None
+    try:
+        names = [signature.model for signature in model_catalog().image_models(new_deadline())]
+    except ModelServerError as error:
+        return [default], error.message
+    return names or [default], None if names else f"no image model is served right now (tried {default!r})"
+
+
+def render_page(
+    error: str | None = None, classification: Classification | None = None, selected_model: str | None = None
+) -> str:
+    config = current_app.config
+    # After a failure, do not wait on TF Serving again just to fill the picker.
+    models, notice = _image_models(ask_server=error is None)
+    store = prediction_store()
+    result = None
+    if classification is not None:
+        prediction = classification.prediction
+        result = {
+            "model": prediction.model,
+            "version": prediction.version,
+            "class_id": prediction.class_id,
+            "confidence": prediction.probabilities[prediction.class_id]
+            if 0 <= prediction.class_id < len(prediction.probabilities)
+            else None,
+            "latency_ms": prediction.latency_ms,
+            "top": classification.top_classes(config["TOP_CLASSES"]),
+            "image_data_url": "data:image/png;base64,"
+            + base64.b64encode(classification.image.preview_png).decode("ascii"),
+            "width": classification.image.width,
+            "height": classification.image.height,
+            "format": classification.image.format,
+        }
+    return render_template(
+        "index.html",
+        models=models,
+        selected_model=selected_model or config["MODEL_NAME"],
+        notice=notice,
+        error=error,
+        result=result,
+        recent=store.recent(config["RECENT_SHOWN"]) if store is not None else [],
+        max_upload_mib=config["MAX_CONTENT_LENGTH"] / (1024 * 1024),
+        accepted_formats=", ".join(ALLOWED_FORMATS),
+    )
+
+
+@bp.get("/")
+def index() -> str:
+    """The upload form, the image models to pick from and the latest predictions."""
+    return render_page()
+
+
+@bp.post("/")
+def upload() -> str:
+    """Classify the uploaded file (form field `image`) and show the result on the page."""
+    upload = request.files.get("image")
+    model = request.form.get("model") or None
+    data = upload.read() if upload is not None else b""
+    return render_page(classification=classify(data, model), selected_model=model)
+
+
+@bp.get("/uploads/<filename>")
+def stored_file(filename: str) -> Response:
+    """A stored upload or thumbnail; only names the app generated are served."""
+    store = prediction_store()
+    path = store.path_of(filename) if store is not None else None
+    if path is None:
+        abort(404)
+    return send_file(path, max_age=86400)

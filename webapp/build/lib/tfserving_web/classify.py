@@ -1,0 +1,61 @@
+"""One classification: check the upload, find the model, ask TF Serving, keep the result.
+Shared by the page and the JSON API so both answer the same way."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import current_app
+
+from tfserving_web.image_upload import CheckedImage, check_image
+from tfserving_web.model_catalog import ModelCatalog
+from tfserving_web.prediction_store import PredictionStore, StoredPrediction
+from tfserving_web.tfserving_client import Deadline, ModelServerClient, Prediction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Classification:
+    image: CheckedImage
+    prediction: Prediction
+    stored: StoredPrediction | None
+
+    def top_classes(self, count: int) -> list[tuple[int, float]]:
+        ranked = sorted(enumerate(self.prediction.probabilities), key=lambda pair: pair[1], reverse=True)
+        return ranked[:count]
+
+
+def model_client() -> ModelServerClient:
+    return current_app.extensions["tfserving_client"]()
+
+
+def model_catalog() -> ModelCatalog:
+    return current_app.extensions["model_catalog"]()
+
+
+def prediction_store() -> PredictionStore | None:
+    return current_app.extensions["prediction_store"]
+
+
+def new_deadline() -> Deadline:
+    return Deadline(current_app.config["READ_TIMEOUT"])
+
+
+def classify(data: bytes, model_name: str | None) -> Classification:
+    """Raises BadImage / UnknownModel (400) before TF Serving is called, ModelServerError after."""
+    config = current_app.config
+    image = check_image(data, config["MAX_IMAGE_PIXELS"])
+    deadline = new_deadline()
+    signature = model_catalog().resolve(model_name or config["MODEL_NAME"], deadline)
+    prediction = model_client().predict_image(signature, image.model_bytes, deadline)
+    stored = None
+    store = prediction_store()
+    if store is not None:
+        try:
+            stored = store.save(image, prediction)
+        except OSError as error:
+            # A full or read-only disk must not cost the user the answer they already have.
+            log.warning("could not store the upload in %s: %s", store.folder, error)
+    return Classification(image=image, prediction=prediction, stored=stored)

@@ -1,0 +1,41 @@
+"""gunicorn settings for the web front end: `gunicorn -c python:tfserving_web.gunicorn_conf`.
+
+Everything the deployment varies comes from the environment (systemd EnvironmentFile):
+  TFWEB_BIND     listen address, default 0.0.0.0:8080
+  TFWEB_WORKERS  worker processes, default 2
+  TFWEB_THREADS  threads per worker, default 4 (a request mostly waits on TF Serving)
+plus the app's own TFWEB_* settings, read here too so the worker timeout follows the client timeouts.
+Runs in the foreground (never daemon mode) so systemd supervises it; with Type=notify gunicorn tells
+systemd it is ready through NOTIFY_SOCKET by itself.
+"""
+
+import os
+import sys
+
+from tfserving_web import settings
+
+try:
+    _config = settings.load()
+except settings.SettingsError as error:
+    # One line for the journal instead of gunicorn's traceback of this file.
+    sys.exit(f"tfserving-web: {error}")
+
+wsgi_app = "tfserving_web:create_app()"
+# Several addresses may be given, comma-separated.
+bind = [address.strip() for address in os.environ.get("TFWEB_BIND", "0.0.0.0:8080").split(",")]
+bind = [address for address in bind if address]
+workers = int(os.environ.get("TFWEB_WORKERS", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("TFWEB_THREADS", "4"))
+# Longer than the longest wait on TF Serving (see settings.gunicorn_timeout), so a slow or stopped
+# model server yields a 503/504 from the app instead of a worker killed mid-request.
+timeout = settings.gunicorn_timeout(_config)
+graceful_timeout = timeout
+keepalive = 5
+# journald collects stdout/stderr under systemd.
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("TFWEB_LOG_LEVEL", "info")
+proc_name = "tfserving-web"
+# Answer forwarded headers only from a proxy on the same host.
+forwarded_allow_ips = "127.0.0.1,::1"

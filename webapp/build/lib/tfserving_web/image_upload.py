@@ -1,0 +1,102 @@
+"""Checks an uploaded file by decoding it with Pillow (never by its name) and prepares the bytes
+sent to the model and the small pictures shown on the page."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
+# The digits graph decodes PNG and JPEG itself; other formats are re-encoded as PNG for it.
+FORMATS_THE_MODEL_DECODES = {"PNG", "JPEG"}
+EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "GIF": "gif", "BMP": "bmp", "WEBP": "webp"}
+PREVIEW_SIZE = 256
+THUMBNAIL_SIZE = 96
+
+
+class BadImage(ValueError):
+    """The upload is not a usable image; the message is shown to the user (HTTP 400)."""
+
+    status_code = 400
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    format: str
+    width: int
+    height: int
+    original: bytes
+    model_bytes: bytes
+    preview_png: bytes
+    thumbnail_png: bytes
+
+    @property
+    def extension(self) -> str:
+        return EXTENSIONS[self.format]
+
+
+def refuse_decompression_bombs() -> None:
+    """Make Pillow's bomb warning an error in this process (set once, not toggled per request,
+    because warning filters are process-wide and requests run in threads)."""
+    warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _displayable(image: Image.Image) -> Image.Image:
+    if image.mode in {"RGB", "RGBA", "L", "LA"}:
+        return image
+    return image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+
+
+def _fit(image: Image.Image, size: int) -> Image.Image:
+    """Scale into size x size; small images (an 8x8 digit) grow with nearest-neighbour so they stay crisp."""
+    scale = size / max(image.width, image.height)
+    new_size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    resample = Image.Resampling.NEAREST if scale > 1 else Image.Resampling.LANCZOS
+    return image.resize(new_size, resample)
+
+
+def check_image(data: bytes, max_pixels: int) -> CheckedImage:
+    """Decode `data` fully or raise BadImage. The pixel count is checked from the header, before
+    any pixel is decoded, so a small file that expands to gigabytes is refused cheaply."""
+    if not data:
+        raise BadImage("the file is empty")
+    try:
+        image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    except UnidentifiedImageError:
+        accepted = ", ".join(ALLOWED_FORMATS)
+        raise BadImage(f"not an image in one of the accepted formats ({accepted})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadImage("image has too many pixels (decompression bomb)") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise BadImage(f"image header is damaged: {error}") from None
+    with image:
+        width, height = image.size
+        if width * height > max_pixels:
+            raise BadImage(f"image is {width}x{height} pixels; at most {max_pixels} pixels are accepted")
+        image_format = image.format or ""
+        try:
+            image.load()  # full decode: catches truncated and corrupt files
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+            raise BadImage(f"image data is damaged or truncated: {error}") from None
+        upright = ImageOps.exif_transpose(_displayable(image))
+        preview = _fit(upright, PREVIEW_SIZE)
+        thumbnail = _fit(upright, THUMBNAIL_SIZE)
+        model_bytes = data if image_format in FORMATS_THE_MODEL_DECODES else _png(upright)
+        return CheckedImage(
+            format=image_format,
+            width=width,
+            height=height,
+            original=data,
+            model_bytes=model_bytes,
+            preview_png=_png(preview),
+            thumbnail_png=_png(thumbnail),
+        )

@@ -1,0 +1,220 @@
+"""Configuration of the web front end: defaults, then a config file, then TFWEB_* environment variables.
+
+The same loader serves `create_app()` and `gunicorn.conf.py`, so gunicorn's worker timeout is derived
+from the very timeouts the app will use and the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Config
+
+# Every environment variable starting with this prefix sets the config key named by the rest of it,
+# e.g. TFWEB_READ_TIMEOUT=15 sets READ_TIMEOUT. Values are read as JSON when they parse as JSON
+# (numbers, true/false, lists), else as plain strings; `normalize` then checks and converts types.
+ENV_PREFIX = "TFWEB"
+
+# Where the instance folder is (state: config file default location, stored uploads). Read before
+# the app exists, so it is not a config key.
+INSTANCE_PATH_VARIABLE = f"{ENV_PREFIX}_INSTANCE_PATH"
+# Path of the optional Python config file; default `<instance folder>/webapp.cfg`.
+CONFIG_FILE_VARIABLE = f"{ENV_PREFIX}_CONFIG_FILE"
+CONFIG_FILE_NAME = "webapp.cfg"
+
+DEFAULTS: dict[str, Any] = {
+    # "rest" (default, needs only `requests`) or "grpc" (needs tensorflow-serving-api, imported lazily).
+    "TFSERVING_TRANSPORT": "rest",
+    "TFSERVING_REST_URL": "http://127.0.0.1:8501",
+    "TFSERVING_GRPC_TARGET": "127.0.0.1:8500",
+    # The model used when the request names none; also the one /readyz checks.
+    "MODEL_NAME": "digits",
+    # TF Serving has no list-models call: these names are probed and the ones whose signature takes
+    # encoded image bytes are offered in the picker. Empty means just MODEL_NAME.
+    "MODEL_CANDIDATES": [],
+    "SIGNATURE_NAME": "serving_default",
+    # Seconds. Connect: per attempt. Read: budget for all TF Serving calls of one request.
+    "CONNECT_TIMEOUT": 2.0,
+    "READ_TIMEOUT": 10.0,
+    # Retries after a failed connection attempt (never after the request was sent).
+    "CONNECT_RETRIES": 2,
+    # Seconds the list of image models is reused before TF Serving is asked again.
+    "MODEL_LIST_TTL": 30.0,
+    # Flask's own request body limit in bytes; larger uploads answer 413.
+    "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
+    # Images with more pixels answer 400 before they are decoded (decompression bombs).
+    "MAX_IMAGE_PIXELS": 4096 * 4096,
+    # Keep uploads (the design's `predict_images` folder) and list the latest on the page.
+    "STORE_UPLOADS": True,
+    # Empty means `<instance folder>/predict_images`.
+    "UPLOAD_FOLDER": "",
+    # At most this many stored predictions are kept; older ones are deleted.
+    "UPLOADS_KEPT": 100,
+    "RECENT_SHOWN": 8,
+    "TOP_CLASSES": 5,
+}
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used; the message names the key and the env variable."""
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _to_name_list(value: Any) -> list[str]:
+    # Accept a JSON list (TFWEB_MODEL_CANDIDATES='["digits","mnist"]') or "digits,mnist".
+    items = [str(item) for item in value] if isinstance(value, list | tuple) else str(value).split(",")
+    return [item.strip() for item in items if item.strip()]
+
+
+def _positive(convert: Callable[[Any], float | int]) -> Callable[[Any], float | int]:
+    def checked(value: Any) -> float | int:
+        if isinstance(value, bool):
+            raise ValueError(f"not a number: {value!r}")
+        number = convert(value)
+        # `not >` also rejects NaN.
+        if not number > 0 or math.isinf(number):
+            raise ValueError(f"must be a finite number > 0, got {value!r}")
+        return number
+
+    return checked
+
+
+def _non_negative_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"must be >= 0, got {value!r}")
+    return number
+
+
+def _non_negative_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
+    number = float(value)
+    if number < 0 or math.isnan(number):
+        raise ValueError(f"must be >= 0, got {value!r}")
+    return number
+
+
+def _transport(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in {"rest", "grpc"}:
+        raise ValueError(f"must be 'rest' or 'grpc', got {value!r}")
+    return text
+
+
+def _rest_url(value: Any) -> str:
+    text = str(value).strip().rstrip("/")
+    if not text.startswith(("http://", "https://")):
+        raise ValueError(f"must start with http:// or https://, got {value!r}")
+    return text
+
+
+def _non_empty_text(value: Any) -> str:
+    text = str(value).strip()
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "TFSERVING_TRANSPORT": _transport,
+    "TFSERVING_REST_URL": _rest_url,
+    "TFSERVING_GRPC_TARGET": _non_empty_text,
+    "MODEL_NAME": _non_empty_text,
+    "MODEL_CANDIDATES": _to_name_list,
+    "SIGNATURE_NAME": _non_empty_text,
+    "CONNECT_TIMEOUT": _positive(float),
+    "READ_TIMEOUT": _positive(float),
+    "CONNECT_RETRIES": _non_negative_int,
+    "MODEL_LIST_TTL": _non_negative_float,
+    "MAX_CONTENT_LENGTH": _positive(int),
+    "MAX_IMAGE_PIXELS": _positive(int),
+    "STORE_UPLOADS": _to_bool,
+    "UPLOAD_FOLDER": lambda value: str(value).strip(),
+    "UPLOADS_KEPT": _positive(int),
+    "RECENT_SHOWN": _non_negative_int,
+    "TOP_CLASSES": _positive(int),
+}
+
+
+def normalize(config: Config | dict[str, Any], instance_path: str) -> None:
+    """Convert every known key to its type in place, or raise SettingsError naming the bad key."""
+    for key, convert in CONVERTERS.items():
+        try:
+            config[key] = convert(config[key])
+        except (TypeError, ValueError) as error:
+            raise SettingsError(f"config {key} (env {ENV_PREFIX}_{key}): {error}") from None
+    if not config["UPLOAD_FOLDER"]:
+        config["UPLOAD_FOLDER"] = os.path.join(instance_path, "predict_images")
+    # The default model is always offered, and offered first.
+    names = [config["MODEL_NAME"], *config["MODEL_CANDIDATES"]]
+    config["MODEL_CANDIDATES"] = list(dict.fromkeys(names))
+
+
+def default_instance_path() -> str:
+    """`TFWEB_INSTANCE_PATH`, else Flask's default for an uninstalled package: `<repo>/instance`."""
+    configured = os.environ.get(INSTANCE_PATH_VARIABLE, "").strip()
+    if configured:
+        return os.path.abspath(configured)
+    return str(Path(__file__).resolve().parent.parent / "instance")
+
+
+def config_file_path(instance_path: str) -> str:
+    configured = os.environ.get(CONFIG_FILE_VARIABLE, "").strip()
+    return os.path.abspath(configured) if configured else os.path.join(instance_path, CONFIG_FILE_NAME)
+
+
+def load_into(
+    config: Config, instance_path: str, test_config: Mapping[str, Any] | None = None
+) -> None:
+    """Fill `config`: defaults, then the config file (if present), then TFWEB_* env, then test_config."""
+    config.from_mapping(DEFAULTS)
+    # Optional file: a missing file is normal (env-only deployments); a broken one raises.
+    config.from_pyfile(config_file_path(instance_path), silent=True)
+    config.from_prefixed_env(ENV_PREFIX)
+    if test_config is not None:
+        config.from_mapping(test_config)
+    normalize(config, instance_path)
+
+
+def load(test_config: Mapping[str, Any] | None = None, instance_path: str | None = None) -> Config:
+    """The resolved settings without building an app (used by gunicorn.conf.py)."""
+    instance_path = instance_path or default_instance_path()
+    config = Config(instance_path)
+    load_into(config, instance_path, test_config)
+    return config
+
+
+def longest_model_server_wait(config: Mapping[str, Any]) -> float:
+    """Upper bound in seconds one web request can spend waiting on TF Serving.
+
+    At most three calls (metadata, status, predict) may each spend every connection attempt; the read
+    time of all of them together is capped by READ_TIMEOUT (see tfserving_client.Deadline).
+    Connection retries back off 0.1 s, 0.2 s, ... (urllib3 doubling), counted here as well.
+    """
+    attempts = config["CONNECT_RETRIES"] + 1
+    backoff = sum(0.1 * 2**attempt for attempt in range(config["CONNECT_RETRIES"]))
+    per_call_connecting = attempts * config["CONNECT_TIMEOUT"] + backoff
+    return 3 * per_call_connecting + config["READ_TIMEOUT"]
+
+
+def gunicorn_timeout(config: Mapping[str, Any]) -> int:
+    """gunicorn's worker timeout: comfortably above the longest wait, so a slow TF Serving
+    yields a 503/504 answer from the app, never a worker killed by gunicorn."""
+    return max(30, math.ceil(longest_model_server_wait(config)) + 10)

@@ -1,0 +1,145 @@
+"""TF Serving over gRPC (TFWEB_TFSERVING_TRANSPORT=grpc).
+
+Imported only when that transport is configured: the stubs in `tensorflow-serving-api` import
+TensorFlow's protos, which load TensorFlow itself (seconds and hundreds of MB per worker). The web
+hosts' requirements (requirements/webapp.txt) leave that package out; install it to use gRPC.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import grpc
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from tfserving_web.tfserving_client import (
+    Deadline,
+    ImageSignature,
+    InputRejected,
+    ModelServerClient,
+    ModelServerError,
+    ModelServerTimeout,
+    ModelServerUnreachable,
+    ModelUnavailable,
+    Prediction,
+    VersionStatus,
+    parse_outputs,
+)
+
+# Codes TF Serving uses when the request itself is wrong (REST maps them to 400 too).
+_INPUT_ERRORS = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.OUT_OF_RANGE,
+}
+
+
+def _enum_name(message: Any, field: str, number: int) -> str:
+    # Read names from the descriptors so no extra TensorFlow module is needed for the enums.
+    value = message.DESCRIPTOR.fields_by_name[field].enum_type.values_by_number.get(number)
+    return value.name if value is not None else str(number)
+
+
+class GrpcClient(ModelServerClient):
+    """One channel per worker process; gRPC reconnects by itself after the server comes back."""
+
+    def __init__(self, target: str, connect_timeout: float) -> None:
+        self.target = target
+        self.connect_timeout = connect_timeout
+        self.channel = grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", 64 << 20)])
+        self.predictions = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.models = model_service_pb2_grpc.ModelServiceStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def _timeout(self, deadline: Deadline) -> float:
+        # gRPC has one deadline per call: the connection attempt comes out of the same budget.
+        return self.connect_timeout + deadline.read_timeout()
+
+    def _rpc(self, method: Any, request: Any, deadline: Deadline, model: str, what: str) -> Any:
+        try:
+            return method(request, timeout=self._timeout(deadline))
+        except grpc.RpcError as error:
+            code, details = error.code(), error.details() or ""
+            if code == grpc.StatusCode.UNAVAILABLE:
+                raise ModelServerUnreachable(f"model server unreachable at {self.target}") from None
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise ModelServerTimeout(
+                    f"model server did not answer within {deadline.seconds:g} s ({self.target})"
+                ) from None
+            if code == grpc.StatusCode.NOT_FOUND and what == "the status call":
+                raise ModelUnavailable(f"model {model!r} is not loaded: {details}") from None
+            if code in _INPUT_ERRORS:
+                raise InputRejected(details) from None
+            raise ModelServerError(f"model server refused {what} ({code.name}): {details}") from None
+
+    def model_status(self, model: str, deadline: Deadline) -> list[VersionStatus]:
+        request = get_model_status_pb2.GetModelStatusRequest()
+        request.model_spec.name = model
+        response = self._rpc(self.models.GetModelStatus, request, deadline, model, "the status call")
+        return [
+            VersionStatus(
+                version=entry.version,
+                state=_enum_name(entry, "state", entry.state),
+                error_code=_enum_name(entry.status, "error_code", entry.status.error_code),
+                error_message=entry.status.error_message,
+            )
+            for entry in response.model_version_status
+        ]
+
+    def image_signature(self, model: str, signature_name: str, deadline: Deadline) -> ImageSignature | None:
+        request = get_model_metadata_pb2.GetModelMetadataRequest()
+        request.model_spec.name = model
+        request.metadata_field.append("signature_def")
+        try:
+            response = self._rpc(
+                self.predictions.GetModelMetadata, request, deadline, model, "the metadata call"
+            )
+        except ModelServerError as error:
+            if "not found" in error.message.lower() or "NOT_FOUND" in error.message:
+                return None
+            raise
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signatures)
+        if signature_name not in signatures.signature_def:
+            return None
+        inputs = signatures.signature_def[signature_name].inputs
+        if len(inputs) != 1:
+            return None
+        (input_name, info), = inputs.items()
+        if info.dtype != types_pb2.DT_STRING:
+            return None
+        return ImageSignature(model=model, signature_name=signature_name, input_name=input_name)
+
+    def predict_image(self, signature: ImageSignature, image: bytes, deadline: Deadline) -> Prediction:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = signature.model
+        request.model_spec.signature_name = signature.signature_name
+        request.inputs[signature.input_name].CopyFrom(
+            tensor_pb2.TensorProto(
+                dtype=types_pb2.DT_STRING,
+                tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)]),
+                string_val=[image],
+            )
+        )
+        started = time.perf_counter()
+        response = self._rpc(self.predictions.Predict, request, deadline, signature.model, "the prediction")
+        latency_ms = (time.perf_counter() - started) * 1000
+        outputs: dict[str, Any] = {}
+        if "probabilities" in response.outputs:
+            outputs["probabilities"] = list(response.outputs["probabilities"].float_val)
+        if "class_id" in response.outputs and response.outputs["class_id"].int64_val:
+            outputs["class_id"] = int(response.outputs["class_id"].int64_val[0])
+        class_id, probabilities = parse_outputs(signature.model, outputs)
+        # gRPC answers carry the version that served the request.
+        version = response.model_spec.version.value
+        return Prediction(signature.model, version, class_id, probabilities, round(latency_ms, 2))
