@@ -69,12 +69,6 @@ def encode_png(pixels: np.ndarray) -> bytes:
 def encode_png_batch(pixels: np.ndarray) -> list[bytes]:
     return [encode_png(image) for image in pixels]
 
-
-def png_quantized(pixels: np.ndarray) -> np.ndarray:
-    """What the graph sees after an 8-bit PNG round trip: the reference for comparing the image path."""
-    return (np.clip(np.rint(np.asarray(pixels, np.float32) * 255.0), 0, 255) / 255.0).astype(np.float32)
-
-
 def encode_jpeg(pixels: np.ndarray, quality: int = 95) -> bytes:
     array = np.asarray(pixels, dtype=np.float32)
     if array.ndim == 3 and array.shape[-1] == 1:

@@ -1,1 +1,0 @@
-"""The app's views: `pages` (HTML), `api` (JSON predictions), `health` (liveness and readiness)."""
