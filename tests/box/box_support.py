@@ -6,12 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BOX_SCRIPT = REPO_ROOT / "scripts" / "box"
+from tests.support.paths import VENV_BIN
+
+BOX_COMMAND = VENV_BIN / "tfstack-box"
 TEST_BOX_NAME = os.environ.get("TFSTACK_TEST_BOX_NAME", "tfstack-test")
 TEST_SSH_PORT = int(os.environ.get("TFSTACK_TEST_BOX_SSH_PORT", "2231"))
 
@@ -28,9 +28,9 @@ def run_box(
     env: dict[str, str] | None = None,
     echo: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Runs scripts/box with the test box's name; the output is echoed so -s shows the figures."""
+    """Runs tfstack-box with the test box's name; the output is echoed so -s shows the figures."""
     # --name before the other arguments: `ssh -- COMMAND` takes everything after it.
-    argv = [sys.executable, str(BOX_SCRIPT), command, "--name", name, *args]
+    argv = [str(BOX_COMMAND), command, "--name", name, *args]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env, check=False)
     if echo:
         sys.stdout.write(result.stdout)

@@ -1,15 +1,14 @@
-"""scripts/box refuses bad situations with one line and a non-zero exit, before touching anything."""
+"""tfstack-box refuses bad situations with one line and a non-zero exit, before touching anything."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
-import sys
 
 import pytest
-from box_support import BOX_SCRIPT, TEST_BOX_NAME, needs_root_and_nspawn, run_box
+
+from tests.box.box_support import BOX_COMMAND, TEST_BOX_NAME, needs_root_and_nspawn, run_box
 
 pytestmark = [pytest.mark.box]
 
@@ -24,18 +23,16 @@ def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 def test_help_lists_every_subcommand() -> None:
     result = subprocess.run(
-        [sys.executable, BOX_SCRIPT, "--help"], capture_output=True, text=True, check=True
+        [BOX_COMMAND, "--help"], capture_output=True, text=True, check=True
     )
     for command in ("up", "down", "destroy", "ssh", "status"):
         assert f"  {command} " in result.stdout
 
 
 def test_not_root_is_refused() -> None:
-    # setpriv drops to nobody, so this runs even when the suite runs as root. The host's python3
-    # (what the script's shebang finds): nobody may not be able to enter the venv's interpreter.
-    python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+    # setpriv drops to nobody, so this runs even when the suite runs as root.
     result = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, BOX_SCRIPT, "up"],
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", BOX_COMMAND, "up"],
         capture_output=True,
         text=True,
         check=False,

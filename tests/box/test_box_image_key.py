@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-from box_support import REPO_ROOT
 
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
-from nspawn_box import rootfs_image  # scripts/ is not an installed package
+from nspawn_box import rootfs_image
 
 pytestmark = [pytest.mark.box]
 

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 import testinfra
-from box_support import REPO_ROOT, TEST_BOX_NAME, TEST_SSH_PORT, box_ssh, needs_root_and_nspawn, run_box
+
+from tests.box.box_support import TEST_BOX_NAME, TEST_SSH_PORT, box_ssh, needs_root_and_nspawn, run_box
+from tests.support.paths import REPO_ROOT, VENV_BIN
 
 pytestmark = [pytest.mark.box, pytest.mark.slow, needs_root_and_nspawn]
 
@@ -132,7 +134,7 @@ def test_second_up_is_a_no_op() -> None:
 
 
 def test_ansible_pings_through_the_inventory() -> None:
-    ansible = REPO_ROOT / ".venv" / "bin" / "ansible"
+    ansible = VENV_BIN / "ansible"
     result = subprocess.run(
         [ansible, "-i", INVENTORY, "all", "-m", "ansible.builtin.setup", "-a", "filter=ansible_service_mgr"],
         capture_output=True,
@@ -156,7 +158,7 @@ def test_ansible_pings_through_the_inventory() -> None:
 
 def test_testinfra_reads_the_box(monkeypatch: pytest.MonkeyPatch) -> None:
     # testinfra's ansible backend runs ansible-inventory from PATH.
-    monkeypatch.setenv("PATH", f"{REPO_ROOT / '.venv' / 'bin'}:{os.environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{VENV_BIN}:{os.environ['PATH']}")
     host = testinfra.get_host(f"ansible://{TEST_BOX_NAME}?ansible_inventory={INVENTORY}")
     assert host.file("/etc/os-release").contains("bookworm")
     assert host.user("vagrant").exists

@@ -1,17 +1,14 @@
-"""Fixtures for the model pipeline tests: the scripts run for real, writing only into tmp_path."""
+"""Fixtures for the model export tests: the commands run for real, writing only into tmp_path."""
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
-from model_helpers import DIGITS_KERAS, SCRIPTS_DIR, run_script
 
-# The tests import the same package the scripts use (scripts/ is not installed as a distribution).
-if str(SCRIPTS_DIR) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS_DIR))
+from tests.model.model_helpers import DIGITS_KERAS, run_command
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -22,7 +19,7 @@ def digits_keras(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if DIGITS_KERAS.is_file():
         return DIGITS_KERAS
     output = tmp_path_factory.mktemp("model_dir") / "digits.keras"
-    result = run_script("train_digits.py", "--output", output, "--quiet")
+    result = run_command("tfstack-train-digits", "--output", output, "--quiet")
     assert result.returncode == 0, result.stderr
     return output
 
@@ -31,7 +28,9 @@ def digits_keras(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def digits_export(tmp_path_factory: pytest.TempPathFactory, digits_keras: Path) -> tuple[Path, str]:
     """(serving_model/digits/1 exported once per session into a temporary serving dir, export stdout)."""
     serving_dir = tmp_path_factory.mktemp("serving_model")
-    result = run_script("export_model.py", digits_keras, "--name", "digits", "--serving-dir", serving_dir)
+    result = run_command(
+        "tfstack-export-model", digits_keras, "--name", "digits", "--serving-dir", serving_dir
+    )
     assert result.returncode == 0, result.stderr
     return serving_dir / "digits" / "1", result.stdout
 
@@ -39,7 +38,7 @@ def digits_export(tmp_path_factory: pytest.TempPathFactory, digits_keras: Path) 
 @pytest.fixture(scope="session")
 def half_plus_two_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     serving_dir = tmp_path_factory.mktemp("serving_model")
-    result = run_script("make_half_plus_two.py", "--serving-dir", serving_dir)
+    result = run_command("tfstack-half-plus-two", "--serving-dir", serving_dir)
     assert result.returncode == 0, result.stderr
     return serving_dir / "half_plus_two" / "1"
 

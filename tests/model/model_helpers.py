@@ -1,24 +1,30 @@
-"""Helpers shared by the model tests (a plain module, so test files can import it by a unique name)."""
+"""Helpers shared by the model tests: run the model export commands as a user does."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS_DIR = REPO_ROOT / "scripts"
-DIGITS_KERAS = REPO_ROOT / "model_dir" / "digits.keras"
+from tests.support.paths import MODEL_DIR, VENV_BIN
+
+DIGITS_KERAS = MODEL_DIR / "digits.keras"
+# The console scripts of the model export package (model_export/pyproject.toml).
+COMMANDS = ("tfstack-train-digits", "tfstack-export-model", "tfstack-half-plus-two")
 
 RunScript = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def run_script(script: str, *args: object, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run scripts/<script> with the test interpreter, as `make` does; never raises on failure."""
+def command_argv(command: str, *args: object) -> list[str]:
+    """The argv that runs one of the package's console scripts from the virtual environment."""
+    return [str(VENV_BIN / command), *map(str, args)]
+
+
+def run_command(command: str, *args: object, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run a console script as `make` does; never raises on failure."""
     return subprocess.run(
-        [sys.executable, str(SCRIPTS_DIR / script), *map(str, args)],
+        command_argv(command, *args),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from model_helpers import SCRIPTS_DIR, error_lines, run_script, tree
 
-SCRIPTS = ["train_digits.py", "export_model.py", "make_half_plus_two.py"]
+from tests.model.model_helpers import COMMANDS, command_argv, error_lines, run_command, tree
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> str:
@@ -29,14 +27,14 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
     return lines[0]
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_every_script_has_help(script: str) -> None:
-    result = run_script(script, "--help")
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    result = run_command(command, "--help")
     assert result.returncode == 0
     assert result.stdout.startswith("usage:")
 
 
-# ---- bad input to export_model.py (rejected before TensorFlow starts, so these are fast) ----
+# ---- bad input to tfstack-export-model (rejected before TensorFlow starts, so these are fast) ----
 
 
 @pytest.fixture
@@ -50,7 +48,7 @@ def serving_dir(tmp_path: Path) -> Path:
 
 def test_missing_model_file(tmp_path: Path, serving_dir: Path) -> None:
     before = tree(serving_dir)
-    result = run_script("export_model.py", tmp_path / "nope.keras", "--serving-dir", serving_dir)
+    result = run_command("tfstack-export-model", tmp_path / "nope.keras", "--serving-dir", serving_dir)
     assert_one_line_error(result, "model file not found", "nope.keras")
     assert tree(serving_dir) == before
 
@@ -77,7 +75,7 @@ def test_non_keras_model_file(
     else:
         model_file.write_text(content)
     before = tree(serving_dir)
-    result = run_script("export_model.py", model_file, "--name", "digits", "--serving-dir", serving_dir)
+    result = run_command("tfstack-export-model", model_file, "--name", "digits", "--serving-dir", serving_dir)
     assert_one_line_error(result, message)
     assert tree(serving_dir) == before
 
@@ -92,7 +90,7 @@ def test_unwritable_output_folder(tmp_path: Path, digits_keras: Path, case: str)
         "folder_below_a_file": blocker / "serving_model",
         "read_only_filesystem": Path("/sys/tfserving-stack-test/serving_model"),
     }[case]
-    result = run_script("export_model.py", digits_keras, "--serving-dir", target)
+    result = run_command("tfstack-export-model", digits_keras, "--serving-dir", target)
     assert_one_line_error(result, "output folder")
     assert tree(tmp_path) == ["blocker"]
     assert not Path("/sys/tfserving-stack-test").exists()
@@ -100,7 +98,7 @@ def test_unwritable_output_folder(tmp_path: Path, digits_keras: Path, case: str)
 
 def test_existing_version_is_not_overwritten(digits_keras: Path, serving_dir: Path) -> None:
     before = tree(serving_dir)
-    result = run_script("export_model.py", digits_keras, "--version", "1", "--serving-dir", serving_dir)
+    result = run_command("tfstack-export-model", digits_keras, "--version", "1", "--serving-dir", serving_dir)
     assert_one_line_error(result, "version 1 already exists", "--force")
     assert tree(serving_dir) == before
     assert (serving_dir / "digits" / "1" / "saved_model.pb").read_text() == "existing"
@@ -109,7 +107,9 @@ def test_existing_version_is_not_overwritten(digits_keras: Path, serving_dir: Pa
 @pytest.mark.parametrize("version", ["abc", "1.5", "0", "-2", "2x"])
 def test_non_integer_version(digits_keras: Path, serving_dir: Path, version: str) -> None:
     before = tree(serving_dir)
-    result = run_script("export_model.py", digits_keras, f"--version={version}", "--serving-dir", serving_dir)
+    result = run_command(
+        "tfstack-export-model", digits_keras, f"--version={version}", "--serving-dir", serving_dir
+    )
     assert_one_line_error(result, "--version")
     assert tree(serving_dir) == before
 
@@ -118,13 +118,13 @@ def test_non_integer_version(digits_keras: Path, serving_dir: Path, version: str
 def test_half_plus_two_bad_or_existing_version(tmp_path: Path, version: str) -> None:
     (tmp_path / "half_plus_two" / "1").mkdir(parents=True)
     before = tree(tmp_path)
-    result = run_script("make_half_plus_two.py", f"--version={version}", "--serving-dir", tmp_path)
+    result = run_command("tfstack-half-plus-two", f"--version={version}", "--serving-dir", tmp_path)
     assert_one_line_error(result, "version")
     assert tree(tmp_path) == before
 
 
 def test_training_rejects_a_non_keras_output_name(tmp_path: Path) -> None:
-    result = run_script("train_digits.py", "--output", tmp_path / "digits.h5")
+    result = run_command("tfstack-train-digits", "--output", tmp_path / "digits.h5")
     assert_one_line_error(result, ".keras")
     assert tree(tmp_path) == []
 
@@ -150,10 +150,10 @@ def save_keras_model(path: Path, kind: str) -> Path:
 def test_failed_export_leaves_nothing(tmp_path: Path, serving_dir: Path, kind: str) -> None:
     model_file = save_keras_model(tmp_path / f"{kind}.keras", kind)
     before = tree(serving_dir)
-    result = run_script("export_model.py", model_file, "--name", "digits", "--serving-dir", serving_dir)
+    result = run_command("tfstack-export-model", model_file, "--name", "digits", "--serving-dir", serving_dir)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
-    assert error_lines(result.stderr)[-1].startswith("export_model.py: error:")
+    assert error_lines(result.stderr)[-1].startswith("tfstack-export-model: error:")
     assert tree(serving_dir) == before
 
 
@@ -163,10 +163,10 @@ def test_versions_count_up_and_force_replaces(tmp_path: Path) -> None:
     (root / "3").mkdir(parents=True)  # an empty stand-in for an earlier version
     (root / "3" / "placeholder").write_text("old")
     (root / "7.partial").mkdir()  # not a version for TF Serving, so not for the numbering either
-    result = run_script("make_half_plus_two.py", "--serving-dir", tmp_path)
+    result = run_command("tfstack-half-plus-two", "--serving-dir", tmp_path)
     assert result.returncode == 0, result.stderr
     assert "version 4" in result.stdout
-    result = run_script("make_half_plus_two.py", "--serving-dir", tmp_path, "--version", "3", "--force")
+    result = run_command("tfstack-half-plus-two", "--serving-dir", tmp_path, "--version", "3", "--force")
     assert result.returncode == 0, result.stderr
     assert sorted(entry.name for entry in root.iterdir()) == ["3", "4", "7.partial"]
     for version in ("3", "4"):
@@ -176,8 +176,8 @@ def test_versions_count_up_and_force_replaces(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_export_force_replaces_a_digits_version(digits_keras: Path, serving_dir: Path) -> None:
-    result = run_script(
-        "export_model.py", digits_keras, "--version", "1", "--force", "--serving-dir", serving_dir
+    result = run_command(
+        "tfstack-export-model", digits_keras, "--version", "1", "--force", "--serving-dir", serving_dir
     )
     assert result.returncode == 0, result.stderr
     assert "replacing" in result.stdout
@@ -196,8 +196,7 @@ def version_is_complete(version_dir: Path) -> bool:
 
 def start_export(digits_keras: Path, serving_dir: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, str(SCRIPTS_DIR / "export_model.py"), str(digits_keras), "--name", "digits",
-         "--serving-dir", str(serving_dir)],
+        command_argv("tfstack-export-model", digits_keras, "--name", "digits", "--serving-dir", serving_dir),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -254,7 +253,7 @@ def test_training_is_accurate_and_reproducible(tmp_path: Path) -> None:
     accuracies = []
     for run in ("first", "second"):
         output = tmp_path / run / "digits.keras"
-        result = run_script("train_digits.py", "--output", output)
+        result = run_command("tfstack-train-digits", "--output", output)
         assert result.returncode == 0, result.stderr
         assert "Epoch 1/" in result.stdout  # progress is shown
         assert output.is_file()
@@ -270,8 +269,8 @@ def test_training_is_accurate_and_reproducible(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_training_below_the_accuracy_floor_saves_nothing(tmp_path: Path) -> None:
     output = tmp_path / "digits.keras"
-    result = run_script(
-        "train_digits.py", "--output", output, "--epochs", "1", "--min-accuracy", "1.01", "--quiet"
+    result = run_command(
+        "tfstack-train-digits", "--output", output, "--epochs", "1", "--min-accuracy", "1.01", "--quiet"
     )
     assert_one_line_error(result, "below --min-accuracy", "not saved")
     assert tree(tmp_path) == []

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from model_helpers import tree
+
 from model_export.cli import positive_int
 from model_export.errors import PipelineError
 from model_export.publication import (
@@ -16,6 +16,7 @@ from model_export.publication import (
     publish,
     remove_abandoned_staging,
 )
+from tests.model.model_helpers import tree
 
 
 def make_version(model_root: Path, name: str, content: str = "old") -> Path:
