@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from webtest_support import AppFactory, Digit
 
-from tfserving_web.tfserving_client import Deadline, ImageSignature, InputRejected, RestClient
+from tfserving_web.model_server import Deadline, ImageSignature, InputRejected
+from tfserving_web.tfserving_rest import RestClient
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,9 @@ from tfserving_web.blueprints import api, health, pages
 from tfserving_web.errors import register_error_handlers
 from tfserving_web.image_upload import refuse_decompression_bombs
 from tfserving_web.model_catalog import ModelCatalog
+from tfserving_web.model_server import ModelServerClient
 from tfserving_web.prediction_store import PredictionStore
-from tfserving_web.tfserving_client import ModelServerClient, create_client
+from tfserving_web.tfserving_client import create_client
 
 T = TypeVar("T")
 

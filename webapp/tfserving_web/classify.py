@@ -10,8 +10,8 @@ from flask import current_app
 
 from tfserving_web.image_upload import CheckedImage, check_image
 from tfserving_web.model_catalog import ModelCatalog
+from tfserving_web.model_server import Deadline, ModelServerClient, Prediction
 from tfserving_web.prediction_store import PredictionStore, StoredPrediction
-from tfserving_web.tfserving_client import Deadline, ModelServerClient, Prediction
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from tfserving_web.image_upload import BadImage
 from tfserving_web.model_catalog import UnknownModel
-from tfserving_web.tfserving_client import ModelServerError
+from tfserving_web.model_server import ModelServerError
 
 log = logging.getLogger(__name__)
 

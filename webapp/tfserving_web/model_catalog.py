@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from tfserving_web.tfserving_client import (
+from tfserving_web.model_server import (
     Deadline,
     ImageSignature,
     ModelServerClient,

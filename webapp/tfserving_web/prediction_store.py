@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tfserving_web.image_upload import CheckedImage
-from tfserving_web.tfserving_client import Prediction
+from tfserving_web.model_server import Prediction
 
 log = logging.getLogger(__name__)
 

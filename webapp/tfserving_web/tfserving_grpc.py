@@ -1,17 +1,20 @@
 """TF Serving over gRPC (TFWEB_TFSERVING_TRANSPORT=grpc).
 
 Imported only when that transport is configured: the stubs in `tensorflow-serving-api` import
-TensorFlow's protos, which load TensorFlow itself (seconds and hundreds of MB per worker). The web
-hosts' requirements (requirements/webapp.txt) leave that package out; install it to use gRPC.
+TensorFlow's protos, which load TensorFlow itself (seconds and hundreds of MB per worker), so this
+module uses TensorFlow's own helpers for tensors and enum names. A plain install of tfserving-web leaves
+that package out; its `grpc` extra (`tfserving-web[grpc]`) adds it.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+import tensorflow as tf
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import error_codes_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -20,7 +23,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from tfserving_web.tfserving_client import (
+from tfserving_web.model_server import (
     Deadline,
     ImageSignature,
     InputRejected,
@@ -31,8 +34,12 @@ from tfserving_web.tfserving_client import (
     ModelUnavailable,
     Prediction,
     VersionStatus,
+    image_signature_from,
     parse_outputs,
 )
+
+if TYPE_CHECKING:
+    from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
 # Codes TF Serving uses when the request itself is wrong (REST maps them to 400 too).
 _INPUT_ERRORS = {
@@ -40,12 +47,29 @@ _INPUT_ERRORS = {
     grpc.StatusCode.FAILED_PRECONDITION,
     grpc.StatusCode.OUT_OF_RANGE,
 }
+VERSION_STATES = get_model_status_pb2.ModelVersionStatus.State
+ERROR_CODES = error_codes_pb2.Code
+TENSOR_DTYPES = types_pb2.DataType
 
 
-def _enum_name(message: Any, field: str, number: int) -> str:
-    # Read names from the descriptors so no extra TensorFlow module is needed for the enums.
-    value = message.DESCRIPTOR.fields_by_name[field].enum_type.values_by_number.get(number)
-    return value.name if value is not None else str(number)
+def enum_name(enum: EnumTypeWrapper, number: int) -> str:
+    """The name of an enum value as REST reports it ("AVAILABLE", "OK", "DT_STRING"); a number these
+    stubs do not know yet (a newer server) stays a number."""
+    try:
+        return enum.Name(number)
+    except ValueError:
+        return str(number)
+
+
+def _first_row(response: predict_pb2.PredictResponse) -> dict[str, Any]:
+    """The outputs of the batch's one image as REST names them: `probabilities` (a list of floats)
+    and, if the model returns one, `class_id`."""
+    outputs: dict[str, Any] = {}
+    if "probabilities" in response.outputs:
+        outputs["probabilities"] = list(response.outputs["probabilities"].float_val)
+    if "class_id" in response.outputs and response.outputs["class_id"].int64_val:
+        outputs["class_id"] = int(response.outputs["class_id"].int64_val[0])
+    return outputs
 
 
 class GrpcClient(ModelServerClient):
@@ -89,8 +113,8 @@ class GrpcClient(ModelServerClient):
         return [
             VersionStatus(
                 version=entry.version,
-                state=_enum_name(entry, "state", entry.state),
-                error_code=_enum_name(entry.status, "error_code", entry.status.error_code),
+                state=enum_name(VERSION_STATES, entry.state),
+                error_code=enum_name(ERROR_CODES, entry.status.error_code),
                 error_message=entry.status.error_message,
             )
             for entry in response.model_version_status
@@ -113,33 +137,19 @@ class GrpcClient(ModelServerClient):
         if signature_name not in signatures.signature_def:
             return None
         inputs = signatures.signature_def[signature_name].inputs
-        if len(inputs) != 1:
-            return None
-        (input_name, info), = inputs.items()
-        if info.dtype != types_pb2.DT_STRING:
-            return None
-        return ImageSignature(model=model, signature_name=signature_name, input_name=input_name)
+        input_dtypes = {name: enum_name(TENSOR_DTYPES, info.dtype) for name, info in inputs.items()}
+        return image_signature_from(model, signature_name, input_dtypes)
 
     def predict_image(self, signature: ImageSignature, image: bytes, deadline: Deadline) -> Prediction:
         request = predict_pb2.PredictRequest()
         request.model_spec.name = signature.model
         request.model_spec.signature_name = signature.signature_name
-        request.inputs[signature.input_name].CopyFrom(
-            tensor_pb2.TensorProto(
-                dtype=types_pb2.DT_STRING,
-                tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=1)]),
-                string_val=[image],
-            )
-        )
+        # A batch of one encoded image: shape [1], dtype string.
+        request.inputs[signature.input_name].CopyFrom(tf.make_tensor_proto([image], dtype=tf.string))
         started = time.perf_counter()
         response = self._rpc(self.predictions.Predict, request, deadline, signature.model, "the prediction")
         latency_ms = (time.perf_counter() - started) * 1000
-        outputs: dict[str, Any] = {}
-        if "probabilities" in response.outputs:
-            outputs["probabilities"] = list(response.outputs["probabilities"].float_val)
-        if "class_id" in response.outputs and response.outputs["class_id"].int64_val:
-            outputs["class_id"] = int(response.outputs["class_id"].int64_val[0])
-        class_id, probabilities = parse_outputs(signature.model, outputs)
+        class_id, probabilities = parse_outputs(signature.model, _first_row(response))
         # gRPC answers carry the version that served the request.
         version = response.model_spec.version.value
         return Prediction(signature.model, version, class_id, probabilities, round(latency_ms, 2))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify
 
 from tfserving_web.classify import model_client, new_deadline
-from tfserving_web.tfserving_client import ModelServerError, serving_version
+from tfserving_web.model_server import ModelServerError, serving_version
 
 bp = Blueprint("health", __name__)
 

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from tfserving_web.classify import Classification, classify, model_catalog, new_deadline, prediction_store
 from tfserving_web.image_upload import ALLOWED_FORMATS
-from tfserving_web.tfserving_client import ModelServerError
+from tfserving_web.model_server import ModelServerError
 
 bp = Blueprint("pages", __name__)
 
