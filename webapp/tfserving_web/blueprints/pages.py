@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, render_template, request, send_
 from werkzeug.wrappers import Response
 
 from tfserving_web.classify import Classification, classify, model_catalog, new_deadline, prediction_store
+from tfserving_web.errors import register_error_handlers
 from tfserving_web.image_upload import ALLOWED_FORMATS
 from tfserving_web.model_server import ModelServerError
 
@@ -62,6 +63,14 @@ def render_page(
         max_upload_mib=config["MAX_CONTENT_LENGTH"] / (1024 * 1024),
         accepted_formats=", ".join(ALLOWED_FORMATS),
     )
+
+
+def _error_page(status: int, message: str) -> tuple[str, int]:
+    return render_page(error=message), status
+
+
+# Failures in this blueprint's views answer with the page and the message, not JSON.
+register_error_handlers(bp, _error_page)
 
 
 @bp.get("/")
