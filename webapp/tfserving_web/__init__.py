@@ -1,12 +1,11 @@
 """Web front end of tfserving-stack: a page and a JSON API that classify uploaded images through
-TensorFlow Serving. `create_app()` is the WSGI application factory (gunicorn: `tfserving_web:create_app()`)."""
+TensorFlow Serving. `create_app()` is the WSGI application factory; gunicorn loads it through
+`tfserving_web.gunicorn_conf` (`gunicorn -c python:tfserving_web.gunicorn_conf`)."""
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Callable, Mapping
-from typing import Any, Generic, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 
@@ -16,27 +15,9 @@ from tfserving_web.errors import register_error_handlers
 from tfserving_web.image_upload import refuse_decompression_bombs
 from tfserving_web.model_catalog import ModelCatalog
 from tfserving_web.model_server import ModelServerClient
+from tfserving_web.per_process import PerProcess
 from tfserving_web.prediction_store import PredictionStore
 from tfserving_web.tfserving_client import create_client
-
-T = TypeVar("T")
-
-
-class PerProcess(Generic[T]):
-    """Builds a value on first use in each process: connection pools and gRPC channels must not be
-    shared across gunicorn's fork (which would happen with --preload)."""
-
-    def __init__(self, build: Callable[[], T]) -> None:
-        self._build = build
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-        self._value: T | None = None
-
-    def __call__(self) -> T:
-        with self._lock:
-            if self._pid != os.getpid():
-                self._value, self._pid = self._build(), os.getpid()
-            return self._value  # type: ignore[return-value]
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
