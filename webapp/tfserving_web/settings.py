@@ -1,13 +1,14 @@
 """Configuration of the web front end: defaults, then a config file, then TFWEB_* environment variables.
 
-The same loader serves `create_app()` and `gunicorn.conf.py`, so gunicorn's worker timeout is derived
-from the very timeouts the app will use and the two cannot drift apart.
+The same loader serves `create_app()` and `tfserving_web.gunicorn_conf`, so gunicorn's worker timeout is
+derived from the very timeouts the app will use and the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -168,11 +169,17 @@ def normalize(config: Config | dict[str, Any], instance_path: str) -> None:
 
 
 def default_instance_path() -> str:
-    """`TFWEB_INSTANCE_PATH`, else Flask's default for an uninstalled package: `<repo>/instance`."""
+    """`TFWEB_INSTANCE_PATH` (the deployment sets it), else `<repo>/instance` when the package runs
+    from a checkout (the editable install of `make venv`), else Flask's default for an installed
+    package, `<prefix>/var/tfserving_web-instance`."""
     configured = os.environ.get(INSTANCE_PATH_VARIABLE, "").strip()
     if configured:
         return os.path.abspath(configured)
-    return str(Path(__file__).resolve().parent.parent / "instance")
+    package_folder = Path(__file__).resolve().parent
+    if "site-packages" in package_folder.parts:
+        return os.path.join(sys.prefix, "var", f"{package_folder.name}-instance")
+    # <repo>/webapp/tfserving_web -> <repo>/instance
+    return str(package_folder.parents[1] / "instance")
 
 
 def config_file_path(instance_path: str) -> str:
@@ -194,7 +201,7 @@ def load_into(
 
 
 def load(test_config: Mapping[str, Any] | None = None, instance_path: str | None = None) -> Config:
-    """The resolved settings without building an app (used by gunicorn.conf.py)."""
+    """The resolved settings without building an app (used by tfserving_web.gunicorn_conf)."""
     instance_path = instance_path or default_instance_path()
     config = Config(instance_path)
     load_into(config, instance_path, test_config)
@@ -205,7 +212,7 @@ def longest_model_server_wait(config: Mapping[str, Any]) -> float:
     """Upper bound in seconds one web request can spend waiting on TF Serving.
 
     At most three calls (metadata, status, predict) may each spend every connection attempt; the read
-    time of all of them together is capped by READ_TIMEOUT (see tfserving_client.Deadline).
+    time of all of them together is capped by READ_TIMEOUT (see model_server.Deadline).
     Connection retries back off 0.1 s, 0.2 s, ... (urllib3 doubling), counted here as well.
     """
     attempts = config["CONNECT_RETRIES"] + 1
