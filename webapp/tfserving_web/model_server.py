@@ -1,7 +1,8 @@
-"""What the web front end knows of TensorFlow Serving, whatever the transport: the errors (each with
-the HTTP status the front end answers: unreachable 503, timeout 504, input rejected by the server 400,
-else 502), the answers (version status, image signature, prediction), one time budget per web request,
-and the client interface that `tfserving_rest` and `tfserving_grpc` implement."""
+"""What the web front end knows of TensorFlow Serving, whatever the transport: the answers (version
+status, image signature, prediction), the errors (each with the HTTP status the front end answers:
+unreachable 503, timeout 504, input rejected by the server 400, else 502), one time budget per web
+request, parsing shared by the transports, and the client interface that `tfserving_rest` and
+`tfserving_grpc` implement."""
 
 from __future__ import annotations
 
@@ -10,36 +11,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-
-class ModelServerError(Exception):
-    """TF Serving could not give an answer; `status_code` is the HTTP status to pass on."""
-
-    status_code = 502
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class ModelServerUnreachable(ModelServerError):
-    status_code = 503
-
-
-class ModelServerTimeout(ModelServerError):
-    status_code = 504
-
-
-class ModelUnavailable(ModelServerError):
-    """The server answers but the model has no version AVAILABLE with error_code OK."""
-
-    status_code = 503
-
-
-class InputRejected(ModelServerError):
-    """The server refused the input (its 400 / INVALID_ARGUMENT); the message is the server's."""
-
-    status_code = 400
 
 
 @dataclass(frozen=True)
@@ -71,6 +42,36 @@ class Prediction:
     class_id: int
     probabilities: list[float]
     latency_ms: float
+
+
+class ModelServerError(Exception):
+    """TF Serving could not give an answer; `status_code` is the HTTP status to pass on."""
+
+    status_code = 502
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ModelServerUnreachable(ModelServerError):
+    status_code = 503
+
+
+class ModelServerTimeout(ModelServerError):
+    status_code = 504
+
+
+class ModelUnavailable(ModelServerError):
+    """The server answers but the model has no version AVAILABLE with error_code OK."""
+
+    status_code = 503
+
+
+class InputRejected(ModelServerError):
+    """The server refused the input (its 400 / INVALID_ARGUMENT); the message is the server's."""
+
+    status_code = 400
 
 
 class Deadline:

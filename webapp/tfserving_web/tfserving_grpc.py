@@ -23,20 +23,8 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from tfserving_web.model_server import (
-    Deadline,
-    ImageSignature,
-    InputRejected,
-    ModelServerClient,
-    ModelServerError,
-    ModelServerTimeout,
-    ModelServerUnreachable,
-    ModelUnavailable,
-    Prediction,
-    VersionStatus,
-    image_signature_from,
-    parse_outputs,
-)
+from tfserving_web import model_server
+from tfserving_web.model_server import Deadline, ImageSignature, ModelServerClient, Prediction, VersionStatus
 
 if TYPE_CHECKING:
     from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
@@ -95,16 +83,20 @@ class GrpcClient(ModelServerClient):
         except grpc.RpcError as error:
             code, details = error.code(), error.details() or ""
             if code == grpc.StatusCode.UNAVAILABLE:
-                raise ModelServerUnreachable(f"model server unreachable at {self.target}") from None
+                raise model_server.ModelServerUnreachable(
+                    f"model server unreachable at {self.target}"
+                ) from None
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise ModelServerTimeout(
+                raise model_server.ModelServerTimeout(
                     f"model server did not answer within {deadline.seconds:g} s ({self.target})"
                 ) from None
             if code == grpc.StatusCode.NOT_FOUND and what == "the status call":
-                raise ModelUnavailable(f"model {model!r} is not loaded: {details}") from None
+                raise model_server.ModelUnavailable(f"model {model!r} is not loaded: {details}") from None
             if code in _INPUT_ERRORS:
-                raise InputRejected(details) from None
-            raise ModelServerError(f"model server refused {what} ({code.name}): {details}") from None
+                raise model_server.InputRejected(details) from None
+            raise model_server.ModelServerError(
+                f"model server refused {what} ({code.name}): {details}"
+            ) from None
 
     def model_status(self, model: str, deadline: Deadline) -> list[VersionStatus]:
         request = get_model_status_pb2.GetModelStatusRequest()
@@ -128,7 +120,7 @@ class GrpcClient(ModelServerClient):
             response = self._rpc(
                 self.predictions.GetModelMetadata, request, deadline, model, "the metadata call"
             )
-        except ModelServerError as error:
+        except model_server.ModelServerError as error:
             if "not found" in error.message.lower() or "NOT_FOUND" in error.message:
                 return None
             raise
@@ -138,7 +130,7 @@ class GrpcClient(ModelServerClient):
             return None
         inputs = signatures.signature_def[signature_name].inputs
         input_dtypes = {name: enum_name(TENSOR_DTYPES, info.dtype) for name, info in inputs.items()}
-        return image_signature_from(model, signature_name, input_dtypes)
+        return model_server.image_signature_from(model, signature_name, input_dtypes)
 
     def predict_image(self, signature: ImageSignature, image: bytes, deadline: Deadline) -> Prediction:
         request = predict_pb2.PredictRequest()
@@ -149,7 +141,7 @@ class GrpcClient(ModelServerClient):
         started = time.perf_counter()
         response = self._rpc(self.predictions.Predict, request, deadline, signature.model, "the prediction")
         latency_ms = (time.perf_counter() - started) * 1000
-        class_id, probabilities = parse_outputs(signature.model, _first_row(response))
+        class_id, probabilities = model_server.parse_outputs(signature.model, _first_row(response))
         # gRPC answers carry the version that served the request.
         version = response.model_spec.version.value
         return Prediction(signature.model, version, class_id, probabilities, round(latency_ms, 2))

@@ -13,21 +13,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, ReadTimeoutError
 from urllib3.util import Retry
 
-from tfserving_web.model_server import (
-    Deadline,
-    ImageSignature,
-    InputRejected,
-    ModelServerClient,
-    ModelServerError,
-    ModelServerTimeout,
-    ModelServerUnreachable,
-    ModelUnavailable,
-    Prediction,
-    VersionStatus,
-    image_signature_from,
-    parse_outputs,
-    serving_version,
-)
+from tfserving_web import model_server
+from tfserving_web.model_server import Deadline, ImageSignature, ModelServerClient, Prediction, VersionStatus
 
 
 def _is_read_timeout(error: requests.exceptions.ConnectionError) -> bool:
@@ -73,7 +60,7 @@ class RestClient(ModelServerClient):
         return f"{self.base_url}/v1/models/{quote(model, safe='')}"
 
     def _call(self, method: str, url: str, deadline: Deadline, body: Any = None) -> tuple[int, Any]:
-        """(HTTP status, decoded JSON or None) or a ModelServerError for transport failures."""
+        """(HTTP status, decoded JSON or None); transport failures raise a ModelServerError."""
         timeout = (self.connect_timeout, deadline.read_timeout())
         try:
             response = self.session.request(method, url, json=body, timeout=timeout)
@@ -82,18 +69,22 @@ class RestClient(ModelServerClient):
         except requests.exceptions.ConnectionError as error:
             if _is_read_timeout(error):
                 raise self._timed_out(deadline) from None
-            raise ModelServerUnreachable(f"model server unreachable at {self.base_url}") from None
+            raise model_server.ModelServerUnreachable(
+                f"model server unreachable at {self.base_url}"
+            ) from None
         except requests.exceptions.RequestException as error:
-            raise ModelServerError(f"model server request failed: {type(error).__name__}") from None
+            raise model_server.ModelServerError(
+                f"model server request failed: {type(error).__name__}"
+            ) from None
         try:
             payload = response.json()
         except ValueError:
             payload = None
         return response.status_code, payload
 
-    def _timed_out(self, deadline: Deadline) -> ModelServerTimeout:
+    def _timed_out(self, deadline: Deadline) -> model_server.ModelServerTimeout:
         message = f"model server did not answer within {deadline.seconds:g} s ({self.base_url})"
-        return ModelServerTimeout(message)
+        return model_server.ModelServerTimeout(message)
 
     @staticmethod
     def _error_message(status: int, payload: Any) -> str:
@@ -104,18 +95,20 @@ class RestClient(ModelServerClient):
     def _raise_for(self, status: int, payload: Any, what: str) -> None:
         message = self._error_message(status, payload)
         if status == 400:
-            raise InputRejected(message)
+            raise model_server.InputRejected(message)
         if status == 503:
-            raise ModelServerUnreachable(f"model server unavailable: {message}")
+            raise model_server.ModelServerUnreachable(f"model server unavailable: {message}")
         if status == 504:
-            raise ModelServerTimeout(f"model server timed out: {message}")
-        raise ModelServerError(f"model server refused {what} (HTTP {status}): {message}")
+            raise model_server.ModelServerTimeout(f"model server timed out: {message}")
+        raise model_server.ModelServerError(f"model server refused {what} (HTTP {status}): {message}")
 
     def model_status(self, model: str, deadline: Deadline) -> list[VersionStatus]:
         status, payload = self._call("GET", self._model_url(model), deadline)
         if status == 404:
             # "Could not find any versions of model ...": configured but not (or no longer) loaded.
-            raise ModelUnavailable(f"model {model!r} is not loaded: {self._error_message(status, payload)}")
+            raise model_server.ModelUnavailable(
+                f"model {model!r} is not loaded: {self._error_message(status, payload)}"
+            )
         if status != 200:
             self._raise_for(status, payload, "the status call")
         try:
@@ -129,7 +122,9 @@ class RestClient(ModelServerClient):
                 for entry in payload["model_version_status"]
             ]
         except (KeyError, TypeError, ValueError):
-            raise ModelServerError(f"model server sent an unreadable status for {model!r}") from None
+            raise model_server.ModelServerError(
+                f"model server sent an unreadable status for {model!r}"
+            ) from None
 
     def image_signature(self, model: str, signature_name: str, deadline: Deadline) -> ImageSignature | None:
         status, payload = self._call("GET", f"{self._model_url(model)}/metadata", deadline)
@@ -140,7 +135,9 @@ class RestClient(ModelServerClient):
         try:
             signatures = payload["metadata"]["signature_def"]["signature_def"]
         except (KeyError, TypeError):
-            raise ModelServerError(f"model server sent unreadable metadata for {model!r}") from None
+            raise model_server.ModelServerError(
+                f"model server sent unreadable metadata for {model!r}"
+            ) from None
         signature = signatures.get(signature_name) if isinstance(signatures, Mapping) else None
         if not isinstance(signature, Mapping):
             return None
@@ -148,7 +145,7 @@ class RestClient(ModelServerClient):
         input_dtypes = {
             name: info.get("dtype") if isinstance(info, Mapping) else None for name, info in inputs.items()
         }
-        return image_signature_from(model, signature_name, input_dtypes)
+        return model_server.image_signature_from(model, signature_name, input_dtypes)
 
     def predict_image(self, signature: ImageSignature, image: bytes, deadline: Deadline) -> Prediction:
         body = {
@@ -158,7 +155,9 @@ class RestClient(ModelServerClient):
         # Ask a pinned version so the version reported is the one that answered. If it was unloaded
         # between the two calls (a new version took over), ask once more with the fresh status.
         for attempt in range(2):
-            version = serving_version(signature.model, self.model_status(signature.model, deadline))
+            version = model_server.serving_version(
+                signature.model, self.model_status(signature.model, deadline)
+            )
             url = f"{self._model_url(signature.model)}/versions/{version}:predict"
             started = time.perf_counter()
             status, payload = self._call("POST", url, deadline, body)
@@ -169,7 +168,11 @@ class RestClient(ModelServerClient):
                 self._raise_for(status, payload, "the prediction")
             predictions = payload.get("predictions") if isinstance(payload, Mapping) else None
             if not isinstance(predictions, list) or len(predictions) != 1:
-                raise ModelServerError(f"model {signature.model!r} sent no prediction for the image")
-            class_id, probabilities = parse_outputs(signature.model, predictions[0])
+                raise model_server.ModelServerError(
+                    f"model {signature.model!r} sent no prediction for the image"
+                )
+            class_id, probabilities = model_server.parse_outputs(signature.model, predictions[0])
             return Prediction(signature.model, version, class_id, probabilities, round(latency_ms, 2))
-        raise ModelUnavailable(f"model {signature.model!r} changed versions twice during one request")
+        raise model_server.ModelUnavailable(
+            f"model {signature.model!r} changed versions twice during one request"
+        )
