@@ -13,24 +13,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import host_checks, machine, provisioning, rootfs_image
+from . import host_checks, machine, network, provisioning, rootfs_image
 from .errors import BoxError
 from .inventory import ssh_argv, write_inventory
 from .settings import (
     BOX_USER,
     DEFAULT_NAME,
     DEFAULT_SSH_PORT,
-    SSH_HOST,
+    PRIVATE_NETWORK_SSH_PORT,
+    SHARED_NETWORK_SSH_HOST,
     Box,
     save_settings,
-    stored_image_key,
-    stored_ssh_port,
+    state_dir,
+    stored_settings,
 )
 
 DESCRIPTION = """\
 The local box: a Debian 12 machine with systemd as PID 1 under systemd-nspawn, with an SSH login
-(user vagrant, passwordless sudo) on 127.0.0.1:<ssh port>, the way `vagrant up` gives one.
-It shares the host's network, so ports it opens appear on the host.
+(user vagrant, passwordless sudo), the way `vagrant up` gives one. By default it shares the host's
+network (sshd on 127.0.0.1:<ssh port>, ports it opens appear on the host); with --address it boots in
+a network namespace of its own on the project's private network (bridge tfstack0, 10.213.0.0/24,
+this machine 10.213.0.1, no route anywhere else), sshd on <address>:22.
 
   up       build the image once (cached), create the box if missing, boot it, wait for systemd,
            write the Ansible inventory; does nothing to a box that already runs
@@ -53,7 +56,14 @@ def _parser() -> argparse.ArgumentParser:
         "--ssh-port",
         type=int,
         default=None,
-        help=f"port sshd listens on at {SSH_HOST} (default: the box's last one, else {DEFAULT_SSH_PORT})",
+        help=f"port sshd listens on at {SHARED_NETWORK_SSH_HOST} on a box sharing the host's network "
+        f"(default: the box's last one, else {DEFAULT_SSH_PORT})",
+    )
+    common.add_argument(
+        "--address",
+        default=None,
+        help=f"boot on the private network with this address in {network.NETWORK} "
+        "(default: the box's last one, else the host's network)",
     )
     parser = argparse.ArgumentParser(
         prog="tfstack-box",
@@ -83,10 +93,26 @@ def _parser() -> argparse.ArgumentParser:
 def _box(args: argparse.Namespace) -> Box:
     if not args.name.replace("-", "").isalnum() or args.name.startswith("-") or len(args.name) > 40:
         raise BoxError(f"box name {args.name!r} must be letters, digits and dashes (at most 40)")
-    port = args.ssh_port or stored_ssh_port(args.name) or DEFAULT_SSH_PORT
+    stored = stored_settings(args.name)
+    address = args.address or stored.get("address")
+    if address is not None:
+        if args.ssh_port:
+            raise BoxError("--ssh-port is for boxes on the host's network; a box with --address uses port 22")
+        address = network.check_address(str(address))
+        return Box(name=args.name, ssh_port=PRIVATE_NETWORK_SSH_PORT, address=address)
+    port = args.ssh_port or int(stored.get("ssh_port") or DEFAULT_SSH_PORT)
     if not 1 <= port <= 65535:
         raise BoxError(f"--ssh-port {port} is not a TCP port")
     return Box(name=args.name, ssh_port=port)
+
+
+def _ensure_address_unused(box: Box) -> None:
+    """Two boxes with one address would both answer for it; refuse before booting the second."""
+    if box.address is None or not state_dir().is_dir():
+        return
+    for other in state_dir().iterdir():
+        if other.name != box.name and stored_settings(other.name).get("address") == box.address:
+            raise BoxError(f"address {box.address} belongs to the box {other.name}; pick another")
 
 
 @contextmanager
@@ -119,9 +145,8 @@ def _wait_for_ssh(box: Box, timeout: float = 20) -> None:
         if result.returncode == 0:
             return
         if time.monotonic() > deadline:
-            raise BoxError(
-                f"box {box.name} booted but ssh to {SSH_HOST}:{box.ssh_port} fails: {result.stderr.strip()}"
-            )
+            target = f"{box.ssh_host}:{box.ssh_port}"
+            raise BoxError(f"box {box.name} booted but ssh to {target} fails: {result.stderr.strip()}")
         time.sleep(0.3)
 
 
@@ -148,7 +173,9 @@ def up(box: Box, boot_timeout: float) -> None:
         if running is not None:
             _already_up(box, running)
             return
-        host_checks.ensure_port_free(SSH_HOST, box.ssh_port)
+        if box.address is None:
+            host_checks.ensure_port_free(SHARED_NETWORK_SSH_HOST, box.ssh_port)
+        _ensure_address_unused(box)
         # A box whose nspawn died hard may have left processes or cgroups; start clean.
         machine.kill_everything(box, None)
         machine.remove_cgroups(box)
@@ -158,8 +185,8 @@ def up(box: Box, boot_timeout: float) -> None:
         provisioning.install_login_key(box)
         provisioning.write_known_hosts(box)
         provisioning.sync_host_cas(box)
-        created_from = stored_image_key(box.name) or rootfs_image.image_key()
-        save_settings(box, created_from)  # records a changed --ssh-port
+        created_from = str(stored_settings(box.name).get("image_key") or rootfs_image.image_key())
+        save_settings(box, created_from)  # records a changed --ssh-port or --address
         if created_from != rootfs_image.image_key():
             print(f"box: {box.name} predates the current image; 'box destroy' then 'box up' to rebuild it")
         started = time.monotonic()
@@ -177,23 +204,25 @@ def up(box: Box, boot_timeout: float) -> None:
             # Leave no half-up box behind: the next `up` would take it for a running one.
             machine.stop(box, nspawn, timeout=10)
             machine.remove_cgroups(box)
+            network.detach(box.name)
             raise
         write_inventory(box)
         if state == "degraded":
             _print_failed_units(leader)
         print(
             f"box: {box.name} is {state}: systemd up in {booted:.1f} s, ssh ready in "
-            f"{time.monotonic() - started:.1f} s ({BOX_USER}@{SSH_HOST}:{box.ssh_port}); "
+            f"{time.monotonic() - started:.1f} s ({BOX_USER}@{box.ssh_host}:{box.ssh_port}); "
             f"inventory {box.inventory}",
             flush=True,
         )
 
 
 def _already_up(box: Box, nspawn: int) -> None:
-    stored = stored_ssh_port(box.name)
-    if stored is not None and stored != box.ssh_port:
+    stored = stored_settings(box.name)
+    if stored and (stored.get("ssh_port"), stored.get("address")) != (box.ssh_port, box.address):
         raise BoxError(
-            f"box {box.name} already runs with ssh port {stored}; run 'box down' first to change it"
+            f"box {box.name} already runs with ssh port {stored.get('ssh_port')} and address "
+            f"{stored.get('address') or 'shared'}; run 'box down' first to change them"
         )
     leader = machine.leader_pid(nspawn)
     state = machine.system_state(leader) if leader is not None else "unknown"
@@ -213,11 +242,13 @@ def down(box: Box, stop_timeout: float) -> None:
         if nspawn is None:
             machine.kill_everything(box, None)
             machine.remove_cgroups(box)
+            network.detach(box.name)
             print(f"box: {box.name} is not running", flush=True)
             return
         started = time.monotonic()
         clean = machine.stop(box, nspawn, stop_timeout)
         machine.remove_cgroups(box)
+        network.detach(box.name)
         took = time.monotonic() - started
         if clean:
             print(f"box: {box.name} powered off in {took:.1f} s; files kept in {box.home}", flush=True)
@@ -235,6 +266,7 @@ def destroy(box: Box, stop_timeout: float) -> None:
         machine.kill_everything(box, None)
         machine.wait_until_reaped(box_pids)
         left = machine.remove_cgroups(box)
+        network.detach(box.name)
         if left:
             raise BoxError(f"cannot remove the box's cgroups (processes left?): {', '.join(map(str, left))}")
         if machine.mounts_under(box.home):
@@ -277,7 +309,7 @@ def status(box: Box) -> int:
     leader = machine.leader_pid(nspawn)
     state = machine.system_state(leader) if leader is not None and os.geteuid() == 0 else "unknown"
     print(f"box {box.name}: running (nspawn pid {nspawn}, system state {state})")
-    print(f"  ssh:       tfstack-box ssh --name {box.name}   ({BOX_USER}@{SSH_HOST}:{box.ssh_port})")
+    print(f"  ssh:       tfstack-box ssh --name {box.name}   ({BOX_USER}@{box.ssh_host}:{box.ssh_port})")
     print(f"  inventory: {box.inventory}")
     print(f"  root:      {box.root}")
     print(f"  log:       {box.log_file}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .settings import BOX_USER, SSH_HOST, Box
+from .settings import BOX_USER, Box
 
 # The tfserving and webapp groups are the ones site.yml targets; group_vars/ apply unchanged,
 # as with Vagrant's ansible.groups mapping.
@@ -24,7 +24,7 @@ def ssh_argv(box: Box, command: list[str], batch: bool = True) -> list[str]:
     argv = ["ssh", "-i", str(box.private_key), "-p", str(box.ssh_port), *ssh_options(box)]
     if batch:
         argv += ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
-    return [*argv, f"{BOX_USER}@{SSH_HOST}", *command]
+    return [*argv, f"{BOX_USER}@{box.ssh_host}", *command]
 
 
 def inventory_text(box: Box) -> str:
@@ -32,7 +32,7 @@ def inventory_text(box: Box) -> str:
     lines = [
         f"# Written by tfstack-box for the box {box.name!r}; rewritten at every `tfstack-box up`.",
         "[box]",
-        f"{box.name} ansible_host={SSH_HOST} ansible_port={box.ssh_port}",
+        f"{box.name} ansible_host={box.ssh_host} ansible_port={box.ssh_port}",
         "",
     ]
     for group in GROUPS:

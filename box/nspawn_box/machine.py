@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from . import network
 from .errors import BoxError
 from .settings import Box
 
@@ -33,7 +34,6 @@ def nspawn_argv(box: Box) -> list[str]:
         # Same uids as the host: root-owned files stay root-owned, the host can read the box's files,
         # and the units' hardening runs with real capabilities rather than a user namespace's.
         "--private-users=no",
-        # No --private-network: ports the box opens appear on the host, as Vagrant's forwarded ports do.
         "--resolv-conf=copy-host",
         # The journal stays inside the box (auto would bind-mount the host's /var/log/journal/<id>).
         "--link-journal=no",
@@ -46,6 +46,10 @@ def nspawn_argv(box: Box) -> list[str]:
         "--capability=CAP_BPF",
         "--system-call-filter=bpf",
     ]
+    if box.address is not None:
+        # Its own namespace on the private network (start() makes it). Without one, ports the box
+        # opens appear on the host, as Vagrant's forwarded ports do.
+        argv.append(f"--network-namespace-path={network.netns_path(box.name)}")
     if host_runs_systemd():
         # A proper host: nspawn registers with machined and gets a scope of its own.
         argv.append("--register=yes")
@@ -202,6 +206,8 @@ def start(box: Box) -> int:
     """Starts nspawn detached (own session, output to the log file) and returns its pid."""
     if box.log_file.exists():
         box.log_file.replace(box.log_file.with_suffix(".log.previous"))
+    if box.address is not None:
+        network.attach(box.name, box.address)
     cgroups: list[Path] = []
     if not host_runs_systemd():
         cgroups = box_cgroups(box)

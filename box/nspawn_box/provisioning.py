@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 from .errors import BoxError
-from .settings import BOX_USER, SSH_HOST, Box
+from .settings import BOX_USER, Box
 
 HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
 SSHD_DROP_IN = "etc/ssh/sshd_config.d/00-box.conf"
@@ -46,10 +46,11 @@ def give_identity(box: Box, root: Path) -> None:
 def configure_sshd(box: Box) -> None:
     """Written at every up, so a changed --ssh-port applies to a stopped box."""
     (box.root / SSHD_DROP_IN).write_text(
-        "# Written by tfstack-box. The box shares the host's network, so sshd must stay off the\n"
-        "# host's port 22 and off other interfaces. First value wins, hence the 00- prefix.\n"
+        "# Written by tfstack-box. A box sharing the host's network must keep sshd off the host's\n"
+        "# port 22 and other interfaces; a box on the private network listens on its own address.\n"
+        "# First value wins, hence the 00- prefix.\n"
         f"Port {box.ssh_port}\n"
-        f"ListenAddress {SSH_HOST}\n"
+        f"ListenAddress {box.ssh_host}\n"
         "HostKey /etc/ssh/ssh_host_ed25519_key\n"
         "PasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\n"
@@ -75,7 +76,9 @@ def install_login_key(box: Box) -> None:
 def write_known_hosts(box: Box) -> None:
     """Pins the box's own host key, so Ansible and the tests can keep StrictHostKeyChecking on."""
     host_key = (box.root / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()
-    box.known_hosts.write_text(f"[{SSH_HOST}]:{box.ssh_port} {host_key[0]} {host_key[1]}\n")
+    # ssh names a host on port 22 without brackets and the port.
+    name = box.ssh_host if box.ssh_port == 22 else f"[{box.ssh_host}]:{box.ssh_port}"
+    box.known_hosts.write_text(f"{name} {host_key[0]} {host_key[1]}\n")
 
 
 def sync_host_cas(box: Box) -> bool:

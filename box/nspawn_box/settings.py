@@ -10,8 +10,10 @@ from pathlib import Path
 DEFAULT_NAME = "tfstack"
 DEFAULT_SSH_PORT = 2222
 BOX_USER = "vagrant"
-SSH_HOST = "127.0.0.1"
-
+# Where sshd listens on a box that shares this machine's network; a box on the private network
+# listens on its own address, port 22.
+SHARED_NETWORK_SSH_HOST = "127.0.0.1"
+PRIVATE_NETWORK_SSH_PORT = 22
 
 
 def project_box_dir() -> Path:
@@ -36,6 +38,12 @@ class Box:
 
     name: str
     ssh_port: int
+    # None: the box shares this machine's network; else its address on the private network.
+    address: str | None = None
+
+    @property
+    def ssh_host(self) -> str:
+        return self.address or SHARED_NETWORK_SSH_HOST
 
     @property
     def home(self) -> Path:
@@ -83,24 +91,16 @@ class Box:
         return Path("/run/lock") / f"tfstack-box-{self.name}.lock"
 
 
-def stored_ssh_port(name: str) -> int | None:
-    """The port an existing box was last brought up with, so later commands need not repeat it."""
-    settings = state_dir() / name / "box.json"
+def stored_settings(name: str) -> dict[str, object]:
+    """What an existing box was last brought up with (ssh_port, address, image_key), so later commands
+    need not repeat it; empty for a box that does not exist."""
     try:
-        return int(json.loads(settings.read_text())["ssh_port"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def stored_image_key(name: str) -> str | None:
-    """Key of the image the box was created from (it keeps its root when the image changes)."""
-    try:
-        return str(json.loads((state_dir() / name / "box.json").read_text())["image_key"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+        settings = json.loads((state_dir() / name / "box.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return settings if isinstance(settings, dict) else {}
 
 
 def save_settings(box: Box, image_key: str) -> None:
-    box.settings_file.write_text(
-        json.dumps({"name": box.name, "ssh_port": box.ssh_port, "image_key": image_key}, indent=2) + "\n"
-    )
+    settings = {"name": box.name, "ssh_port": box.ssh_port, "address": box.address, "image_key": image_key}
+    box.settings_file.write_text(json.dumps(settings, indent=2) + "\n")
