@@ -1,4 +1,4 @@
-"""The local apt repository (scripts/standin-repo): built, signed and served for real; apt must verify it.
+"""The local apt repository (tfstack-standin-repo): built, signed and served for real; apt must verify it.
 
 Nothing is installed on the host: apt runs with a private configuration (APT_CONFIG), its own lists,
 cache and a copy of the dpkg status file, and only downloads or simulates. The full install is done
@@ -15,26 +15,23 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from tests.support.network import free_port
+from tests.support.paths import REPO_ROOT, VENV_BIN
+from tests.support.waiting import wait_for
+
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("standin_only")]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = REPO_ROOT / "scripts" / "standin-repo"
+COMMAND = VENV_BIN / "tfstack-standin-repo"
 PACKAGES = ("tensorflow-model-server", "tensorflow-model-server-universal")
+LIB_DIR = "usr/lib/tensorflow-model-server-standin"
 
 if shutil.which("apt-get") is None or shutil.which("gpg") is None:
     pytest.skip("needs apt-get and gpg (scripts/install-host-packages)", allow_module_level=True)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run(*argv: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None, check: bool = True):
@@ -46,25 +43,43 @@ def run(*argv: str | Path, env: dict[str, str] | None = None, cwd: Path | None =
     return completed
 
 
+def standin_repo(
+    *arguments: str, env: dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """The installed command, run from the repository root as make and scripts/stack-up run it."""
+    return run(COMMAND, *arguments, env=env, cwd=REPO_ROOT, check=check)
+
+
 @pytest.fixture(scope="module")
 def served_repo(tmp_path_factory: pytest.TempPathFactory):
     """A repository built into a private cache dir (own key) and served on a free port."""
     cache = tmp_path_factory.mktemp("standin-cache")
     env = {**os.environ, "TFSTACK_CACHE_DIR": str(cache)}
     started = time.monotonic()
-    run(SCRIPT, "build", env=env)
-    print(f"\nstandin-repo build (cold, with key generation): {time.monotonic() - started:.1f} s")
+    standin_repo("build", env=env)
+    print(f"\ntfstack-standin-repo build (cold, with key generation): {time.monotonic() - started:.1f} s")
     started = time.monotonic()
-    again = run(SCRIPT, "build", env=env)
-    print(f"standin-repo build (nothing changed): {time.monotonic() - started:.2f} s")
+    again = standin_repo("build", env=env)
+    print(f"tfstack-standin-repo build (nothing changed): {time.monotonic() - started:.2f} s")
     assert "up to date" in again.stdout
     port = free_port()
-    run(SCRIPT, "serve", "--port", str(port), env=env)
+    standin_repo("serve", "--port", str(port), env=env)
     try:
         yield {"root": cache / "standin-repo" / "repo", "url": f"http://127.0.0.1:{port}", "env": env}
     finally:
-        run(SCRIPT, "stop", env=env)
-    assert run(SCRIPT, "status", env=env, check=False).returncode == 3
+        standin_repo("stop", env=env)
+    assert standin_repo("status", env=env, check=False).returncode == 3
+
+
+def test_sources_missing_from_the_working_directory_is_one_line(tmp_path) -> None:
+    env = {**os.environ, "TFSTACK_CACHE_DIR": str(tmp_path / "cache")}
+    result = run(COMMAND, "build", env=env, cwd=tmp_path, check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"tfstack-standin-repo: no stand-in source at {tmp_path}/standin (no pyproject.toml); "
+        "run from the repository root or pass --standin-source"
+    ]
+    assert not (tmp_path / "cache" / "standin-repo" / "repo").exists()
 
 
 class IsolatedApt:
@@ -145,16 +160,30 @@ def test_apt_verifies_the_signature_downloads_and_resolves_the_package(served_re
     assert "Architecture: amd64" in fields
     assert "Conflicts: tensorflow-model-server-universal" in fields
     assert "Provides: tensorflow-model-server-universal" in fields
-    assert "Depends: python3 (>= 3.10), python3-venv" in fields
-    info = run("dpkg-deb", "--info", deb).stdout
-    for script in ("postinst", "prerm", "postrm"):
-        assert f" {script} " in info, info
-    contents = run("dpkg-deb", "--contents", deb).stdout
-    assert "./usr/bin/tensorflow_model_server" in contents
-    assert "./usr/lib/tensorflow-model-server-standin/tfserving_standin/server.py" in contents
-    assert "./usr/lib/tensorflow-model-server-standin/requirements/constraints.txt" in contents
+    assert "Depends: python3 (>= 3.11), python3-venv" in fields
     simulated = apt("install", "--simulate", "--no-install-recommends", "tensorflow-model-server")
     assert "Inst tensorflow-model-server " in simulated.stdout
+
+
+def test_the_package_carries_the_standin_wheel_and_its_constraints(served_repo, tmp_path) -> None:
+    (deb,) = (served_repo["root"] / "pool" / "tensorflow-model-server").glob("*.deb")
+    info = run("dpkg-deb", "--info", deb).stdout
+    for script in ("postinst", "postrm"):
+        assert f" {script} " in info, info
+    root = tmp_path / "unpacked"
+    run("dpkg-deb", "--extract", deb, root)
+    shipped = REPO_ROOT / "requirements" / "constraints.txt"
+    assert (root / LIB_DIR / "requirements" / "constraints.txt").read_bytes() == shipped.read_bytes()
+    (wheel,) = (root / LIB_DIR / "wheels").glob("tfserving_standin-*-py3-none-any.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert {"tfserving_standin/__main__.py", "tfserving_standin/server.py"} <= names
+    assert not any(name.startswith(("build/", "standin/")) or "__pycache__" in name for name in names)
+    wrapper = (root / "usr/bin/tensorflow_model_server").read_text()
+    assert 'exec "$VENV/bin/python" -m tfserving_standin "$@"' in wrapper
+    assert "PYTHONPATH" not in wrapper
+    postinst = run("dpkg-deb", "--info", deb, "postinst").stdout
+    assert '-c "$CONSTRAINTS" "$1"' in postinst and "/etc/default/tensorflow-model-server-standin" in postinst
 
 
 def test_the_two_packages_replace_each_other(served_repo, tmp_path) -> None:
@@ -192,12 +221,12 @@ def tampered_copy(served_repo, tmp_path):
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{url}/dists/stable/InRelease", timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+
+    def answers() -> bool:
+        urllib.request.urlopen(f"{url}/dists/stable/InRelease", timeout=1).close()
+        return True
+
+    wait_for(answers, "the tampered copy to be served", timeout=10, interval=0.1, tolerate=(OSError,))
     yield url
     server.send_signal(signal.SIGTERM)
     server.wait(timeout=10)
