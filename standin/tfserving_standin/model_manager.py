@@ -19,6 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 
+from tensorflow_serving.apis.get_model_status_pb2 import ModelVersionStatus
 from tensorflow_serving.config import model_server_config_pb2
 
 from tfserving_standin import config_files, versions
@@ -29,14 +30,14 @@ log = logging.getLogger("tensorflow_serving.core.basic_manager")
 
 
 class State(enum.IntEnum):
-    """ModelVersionStatus.State numbers (apis/get_model_status.proto)."""
+    """A version's state, numbered as ModelVersionStatus.State (apis/get_model_status.proto)."""
 
-    UNKNOWN = 0
-    START = 10
-    LOADING = 20
-    AVAILABLE = 30
-    UNLOADING = 40
-    END = 50
+    UNKNOWN = ModelVersionStatus.UNKNOWN
+    START = ModelVersionStatus.START
+    LOADING = ModelVersionStatus.LOADING
+    AVAILABLE = ModelVersionStatus.AVAILABLE
+    UNLOADING = ModelVersionStatus.UNLOADING
+    END = ModelVersionStatus.END
 
 
 class Harness(enum.Enum):
@@ -376,7 +377,3 @@ class ModelManager:
         if not states:
             raise not_found(f"Could not find any versions of model {name}")
         return sorted(states.items(), reverse=True)
-
-    def wait_for_state(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        with self._lock:
-            return self._lock.wait_for(predicate, timeout)

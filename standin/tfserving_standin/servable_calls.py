@@ -10,7 +10,7 @@ from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from tfserving_standin.errors import Code, invalid_argument
 from tfserving_standin.metrics import METRICS
-from tfserving_standin.model_manager import ModelManager, State
+from tfserving_standin.model_manager import ModelManager
 from tfserving_standin.saved_model_loader import DEFAULT_SIGNATURE, SavedModelBundle
 
 SIGNATURE_DEF_FIELD = "signature_def"
@@ -84,7 +84,7 @@ def model_status(
     for number, state in manager.version_states(spec.name, version):
         entry = response.model_version_status.add()
         entry.version = number
-        entry.state = int(state.state) if state.state in State else 0
+        entry.state = state.state
         if state.error is not None:
             entry.status.error_code = int(state.error.code)
             entry.status.error_message = state.error.message
