@@ -9,7 +9,11 @@ import grpc
 
 
 class Code(enum.IntEnum):
-    """tensorflow.error.Code / absl::StatusCode numbers."""
+    """tensorflow.error.Code / absl::StatusCode numbers.
+
+    Written out rather than taken from tensorflow.core.protobuf.error_codes_pb2: importing that module
+    imports all of TensorFlow, and the config checks that use these codes must answer before it loads.
+    """
 
     OK = 0
     CANCELLED = 1

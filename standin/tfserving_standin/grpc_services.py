@@ -8,7 +8,7 @@ from concurrent import futures
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -40,6 +40,7 @@ def _inputs_from_protos(request: predict_pb2.PredictRequest) -> dict[str, np.nda
     return inputs
 
 
+# Tensor::AsProtoField's typed repeated field per dtype.
 _VALUE_FIELDS = {
     "float32": "float_val",
     "float64": "double_val",
@@ -56,16 +57,19 @@ _VALUE_FIELDS = {
 
 
 def tensor_proto_as_fields(array: np.ndarray) -> tensor_pb2.TensorProto:
-    """Tensor::AsProtoField: values in the typed repeated field (float_val, ...), as the real server."""
-    if array.dtype.kind in "OSU":
-        proto = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING)
-        proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode() for v in array.reshape(-1))
-    elif array.dtype.name in _VALUE_FIELDS:
-        proto = tensor_pb2.TensorProto(dtype=tf.dtypes.as_dtype(array.dtype).as_datatype_enum)
-        getattr(proto, _VALUE_FIELDS[array.dtype.name]).extend(array.reshape(-1).tolist())
-    else:  # half, bfloat16, complex...: packed bytes are still a valid TensorProto
+    """Tensor::AsProtoField: values in the typed repeated field (float_val, ...), as the real server.
+
+    tf.make_tensor_proto writes strings to string_val as the real server does, but packs numbers into
+    tensor_content, which clients reading float_val would see empty; numbers are written here.
+    """
+    field = _VALUE_FIELDS.get(array.dtype.name)
+    if field is None:  # strings; half, bfloat16, complex...: packed bytes are still a valid TensorProto
         return tf.make_tensor_proto(array)
-    proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in array.shape)
+    proto = tensor_pb2.TensorProto(
+        dtype=tf.dtypes.as_dtype(array.dtype).as_datatype_enum,
+        tensor_shape=tf.TensorShape(array.shape).as_proto(),
+    )
+    getattr(proto, field).extend(array.reshape(-1).tolist())
     return proto
 
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 from google.protobuf import text_format
+from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 
 from tfserving_standin.errors import Code, ServingError, from_tensorflow_error, invalid_argument
@@ -27,10 +28,8 @@ DEFAULT_SIGNATURE = "serving_default"
 
 
 def dtype_name(dtype_enum: int) -> str:
-    """tensorflow::DataTypeString: DT_FLOAT -> "float", DT_DOUBLE -> "double", ..."""
-    names = {tf.float32: "float", tf.float64: "double", tf.float16: "half"}
-    dtype = tf.dtypes.as_dtype(dtype_enum)
-    return names.get(dtype, dtype.name)
+    """tensorflow::DataTypeString, which is the enum's name without DT_, lower case: DT_FLOAT -> "float"."""
+    return types_pb2.DataType.Name(dtype_enum).removeprefix("DT_").lower()
 
 
 @dataclasses.dataclass
