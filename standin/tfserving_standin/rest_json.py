@@ -225,70 +225,88 @@ def _shape_text(shape: list[int]) -> str:
     return "[" + ",".join(str(d) for d in shape) + "]"
 
 
+def _is_element_object(value: Any) -> bool:
+    """A row given as an object of named inputs (a {"b64": ...} value is a value, not an object)."""
+    return isinstance(value, dict) and not _is_b64_object(value)
+
+
+class _RowColumns:
+    """The values of a row-format request gathered per input, every row's of the same size and shape."""
+
+    def __init__(self, infos: Mapping[str, meta_graph_pb2.TensorInfo]) -> None:
+        self.infos = infos
+        self.flats: dict[str, list[Any]] = {}
+        self.shapes: dict[str, list[int]] = {}
+        self.sizes: dict[str, int] = {}
+
+    def add(self, item: Any, name: str) -> None:
+        if name not in self.infos:
+            raise invalid_argument(f"JSON object: does not have named input: {name}")
+        shape, flat = _to_array(item, tf.dtypes.as_dtype(self.infos[name].dtype))
+        if name not in self.sizes:
+            self.sizes[name], self.shapes[name] = len(flat), shape
+        elif self.sizes[name] != len(flat):
+            raise invalid_argument(f"Expecting tensor size: {self.sizes[name]} but got: {len(flat)}")
+        elif self.shapes[name] != shape:
+            raise invalid_argument(
+                f"Expecting shape {_shape_text(self.shapes[name])} but got: {_shape_text(shape)}"
+            )
+        self.flats.setdefault(name, []).extend(flat)
+
+    def tensors(self, rows: int) -> dict[str, np.ndarray]:
+        return {
+            name: _make_array(flat, [rows, *self.shapes[name]], tf.dtypes.as_dtype(self.infos[name].dtype))
+            for name, flat in self.flats.items()
+        }
+
+
+def _add_object_row(columns: _RowColumns, index: int, element: Any) -> None:
+    """A row of named inputs: each one added, then the names checked against the signature's."""
+    if not _is_element_object(element):
+        raise invalid_argument(f"Expecting object but got list at item {index} of input list")
+    for key, item in element.items():
+        try:
+            columns.add(item, key)
+        except Exception as error:
+            raise invalid_argument(
+                f"Failed to process element: {index} key: {key} of 'instances' list. Error: {error}"
+            ) from None
+    names = sorted(columns.infos)
+    if set(element) != set(names):
+        raise invalid_argument(
+            f"Failed to process element: {index} of 'instances' list. "
+            f"JSON object: {debug_string(element)} "
+            f"keys must be equal to: {','.join(names)}"
+        )
+
+
+def _add_value_row(columns: _RowColumns, index: int, element: Any) -> None:
+    """A row that is the value of the signature's only input."""
+    if _is_element_object(element):
+        raise invalid_argument(f"Expecting value/list but got object at item {index} of input list")
+    try:
+        columns.add(element, sorted(columns.infos)[0])
+    except Exception as error:
+        raise invalid_argument(
+            f"Failed to process element: {index} of 'instances' list. Error: {error}"
+        ) from None
+
+
 def _instances_to_tensors(
     instances: list[Any], infos: Mapping[str, meta_graph_pb2.TensorInfo]
 ) -> dict[str, np.ndarray]:
-    """FillTensorMapFromInstancesList."""
-    names = sorted(infos)
+    """FillTensorMapFromInstancesList: the first row decides whether rows are objects or values."""
     if not isinstance(instances[0], dict) and len(infos) > 1:
         raise invalid_argument(
             "instances is a plain list, but expecting list of objects as multiple input tensors "
             "required as per "
             "tensorinfo_map"
         )
-
-    def is_element_object(value: Any) -> bool:
-        return isinstance(value, dict) and not _is_b64_object(value)
-
-    objects = is_element_object(instances[0])
-    flats: dict[str, list[Any]] = {}
-    shapes: dict[str, list[int]] = {}
-    sizes: dict[str, int] = {}
-
-    def add(item: Any, name: str) -> None:
-        if name not in infos:
-            raise invalid_argument(f"JSON object: does not have named input: {name}")
-        shape, flat = _to_array(item, tf.dtypes.as_dtype(infos[name].dtype))
-        if name not in sizes:
-            sizes[name], shapes[name] = len(flat), shape
-        elif sizes[name] != len(flat):
-            raise invalid_argument(f"Expecting tensor size: {sizes[name]} but got: {len(flat)}")
-        elif shapes[name] != shape:
-            raise invalid_argument(
-                f"Expecting shape {_shape_text(shapes[name])} but got: {_shape_text(shape)}"
-            )
-        flats.setdefault(name, []).extend(flat)
-
+    add_row = _add_object_row if _is_element_object(instances[0]) else _add_value_row
+    columns = _RowColumns(infos)
     for index, element in enumerate(instances):
-        if objects:
-            if not is_element_object(element):
-                raise invalid_argument(f"Expecting object but got list at item {index} of input list")
-            for key, item in element.items():
-                try:
-                    add(item, key)
-                except Exception as error:
-                    raise invalid_argument(
-                        f"Failed to process element: {index} key: {key} of 'instances' list. Error: {error}"
-                    ) from None
-            if set(element) != set(names):
-                raise invalid_argument(
-                    f"Failed to process element: {index} of 'instances' list. "
-                    f"JSON object: {debug_string(element)} "
-                    f"keys must be equal to: {','.join(names)}"
-                )
-        else:
-            if is_element_object(element):
-                raise invalid_argument(f"Expecting value/list but got object at item {index} of input list")
-            try:
-                add(element, names[0])
-            except Exception as error:
-                raise invalid_argument(
-                    f"Failed to process element: {index} of 'instances' list. Error: {error}"
-                ) from None
-    return {
-        name: _make_array(flats[name], [len(instances), *shapes[name]], tf.dtypes.as_dtype(infos[name].dtype))
-        for name in flats
-    }
+        add_row(columns, index, element)
+    return columns.tensors(len(instances))
 
 
 def _inputs_to_tensors(inputs: Any, infos: Mapping[str, meta_graph_pb2.TensorInfo]) -> dict[str, np.ndarray]:

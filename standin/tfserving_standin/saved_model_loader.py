@@ -114,48 +114,15 @@ class SavedModelBundle:
         Unlike the real server, `timeout_in_ms` is not enforced.
         """
         name = signature_name or DEFAULT_SIGNATURE
+        not_found = ServingError(Code.FAILED_PRECONDITION, f'Serving signature key "{name}" not found.')
         signature = self.signature_defs.get(name)
         if signature is None:
-            raise ServingError(Code.FAILED_PRECONDITION, f'Serving signature key "{name}" not found.')
-        sent = set(inputs)
-        expected = set(signature.inputs)
-        if len(sent) > len(expected) or (len(sent) < len(expected) and not signature.defaults):
-            raise invalid_argument(
-                f"input size does not match signature: {len(sent)}!={len(expected)} "
-                f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
-                f"Sent extra: {{{','.join(sorted(sent - expected))}}}. "
-                f"Missing but required: {{{','.join(sorted(expected - sent))}}}."
-            )
-        arguments = {}
-        for position, (alias, value) in enumerate(sorted(inputs.items())):
-            info = signature.inputs.get(alias)
-            if info is None:
-                raise invalid_argument(
-                    f"input tensor alias not found in signature: {alias}. Inputs expected to be in the set "
-                    f"{{{','.join(sorted(expected))}}}."
-                )
-            expected_dtype = tf.dtypes.as_dtype(info.dtype)
-            given_dtype = tf.string if value.dtype.kind in "OSU" else tf.dtypes.as_dtype(value.dtype)
-            if given_dtype != expected_dtype:
-                raise invalid_argument(
-                    f"Expects arg[{position}] to be {dtype_name(info.dtype)} but "
-                    f"{dtype_name(given_dtype.as_datatype_enum)} is provided"
-                )
-            arguments[alias] = tf.constant(value, dtype=expected_dtype)
-        aliases = list(output_filter) or sorted(signature.outputs)
-        seen: set[str] = set()
-        for alias in aliases:
-            if alias not in signature.outputs:
-                raise invalid_argument(
-                    f"output tensor alias not found in signature: {alias} Outputs expected to be in the set "
-                    f"{{{','.join(sorted(signature.outputs))}}}."
-                )
-            if alias in seen:
-                raise invalid_argument(f"duplicate output tensor alias: {alias}")
-            seen.add(alias)
+            raise not_found
+        arguments = _signature_arguments(signature, inputs)
+        aliases = _output_aliases(signature, output_filter)
         function = self._functions.get(name)
         if function is None:
-            raise ServingError(Code.FAILED_PRECONDITION, f'Serving signature key "{name}" not found.')
+            raise not_found
         try:
             results = function(**arguments)
         except tf.errors.OpError as error:
@@ -166,6 +133,54 @@ class SavedModelBundle:
                 str(error).splitlines()[0] if str(error) else type(error).__name__
             ) from None
         return {alias: results[alias].numpy() for alias in aliases}
+
+
+def _signature_arguments(
+    signature: meta_graph_pb2.SignatureDef, inputs: Mapping[str, np.ndarray]
+) -> dict[str, tf.Tensor]:
+    """The inputs as tensors of the signature's dtypes; the real server's errors for a mismatch."""
+    sent = set(inputs)
+    expected = set(signature.inputs)
+    if len(sent) > len(expected) or (len(sent) < len(expected) and not signature.defaults):
+        raise invalid_argument(
+            f"input size does not match signature: {len(sent)}!={len(expected)} "
+            f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(expected))}}}). "
+            f"Sent extra: {{{','.join(sorted(sent - expected))}}}. "
+            f"Missing but required: {{{','.join(sorted(expected - sent))}}}."
+        )
+    arguments = {}
+    for position, (alias, value) in enumerate(sorted(inputs.items())):
+        info = signature.inputs.get(alias)
+        if info is None:
+            raise invalid_argument(
+                f"input tensor alias not found in signature: {alias}. Inputs expected to be in the set "
+                f"{{{','.join(sorted(expected))}}}."
+            )
+        expected_dtype = tf.dtypes.as_dtype(info.dtype)
+        given_dtype = tf.string if value.dtype.kind in "OSU" else tf.dtypes.as_dtype(value.dtype)
+        if given_dtype != expected_dtype:
+            raise invalid_argument(
+                f"Expects arg[{position}] to be {dtype_name(info.dtype)} but "
+                f"{dtype_name(given_dtype.as_datatype_enum)} is provided"
+            )
+        arguments[alias] = tf.constant(value, dtype=expected_dtype)
+    return arguments
+
+
+def _output_aliases(signature: meta_graph_pb2.SignatureDef, output_filter: list[str]) -> list[str]:
+    """The outputs asked for (all, sorted, when the filter is empty), each checked to exist once."""
+    aliases = list(output_filter) or sorted(signature.outputs)
+    seen: set[str] = set()
+    for alias in aliases:
+        if alias not in signature.outputs:
+            raise invalid_argument(
+                f"output tensor alias not found in signature: {alias} Outputs expected to be in the set "
+                f"{{{','.join(sorted(signature.outputs))}}}."
+            )
+        if alias in seen:
+            raise invalid_argument(f"duplicate output tensor alias: {alias}")
+        seen.add(alias)
+    return aliases
 
 
 _threading_lock = threading.Lock()

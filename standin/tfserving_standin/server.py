@@ -15,9 +15,17 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from tensorflow_serving.config import model_server_config_pb2
 
 from tfserving_standin import STANDIN_NOTICE, STANDIN_VERSION, config_files, flags
 from tfserving_standin.errors import Code, ServingError, invalid_argument
+
+if TYPE_CHECKING:  # both import TensorFlow, which start-up loads only after the cheap checks
+    import grpc
+
+    from tfserving_standin.model_manager import ModelManager
 
 log = logging.getLogger("tensorflow_serving.model_servers.server")
 
@@ -116,17 +124,40 @@ class RunningServer:
 def build_and_start(options: flags.ParsedFlags) -> RunningServer:
     """Server::BuildAndStart: start-up in the real server's order; raises ServingError on failure."""
     _check_options(options)
-    if options.model_config_file:
-        model_server_config = config_files.read_model_server_config(options.model_config_file)
-    else:
-        log.info(
-            "Building single TensorFlow model file config:  model_name: %s model_base_path: %s",
-            options.model_name,
-            options.model_base_path,
-        )
-        model_server_config = config_files.single_model_config(options.model_name, options.model_base_path)
+    model_server_config = _model_server_config(options)
     # ServerCore validates this after TensorFlow is up; doing it first answers a bad config in a blink.
     config_files.validate_model_config_list(model_server_config, None)
+    _check_batching(options)
+    manager = _start_manager(options, *_parallelism(options))
+    manager.reload_config(model_server_config)
+    if options.model_config_file and options.model_config_file_poll_wait_seconds > 0:
+        _start_config_polling(manager, options.model_config_file, options.model_config_file_poll_wait_seconds)
+    grpc_server = _start_grpc(manager, options)
+    if options.rest_api_port:
+        if options.rest_api_port != options.port:
+            _start_rest(manager, options, _prometheus_path(options))
+        else:
+            log.error(
+                "server_options.http_port cannot be same as grpc_port. Please use a different port for "
+                "HTTP/REST API. Skipped exporting HTTP/REST API."
+            )
+    return RunningServer(manager=manager, grpc_server=grpc_server)
+
+
+def _model_server_config(options: flags.ParsedFlags) -> model_server_config_pb2.ModelServerConfig:
+    """--model_config_file, or the one model that --model_name/--model_base_path describe."""
+    if options.model_config_file:
+        return config_files.read_model_server_config(options.model_config_file)
+    log.info(
+        "Building single TensorFlow model file config:  model_name: %s model_base_path: %s",
+        options.model_name,
+        options.model_base_path,
+    )
+    return config_files.single_model_config(options.model_name, options.model_base_path)
+
+
+def _check_batching(options: flags.ParsedFlags) -> None:
+    """The batching file parses with the real schema; batching itself is not emulated."""
     if options.enable_batching:
         if options.batching_parameters_file:
             config_files.read_batching_parameters(options.batching_parameters_file)
@@ -136,10 +167,11 @@ def build_and_start(options: flags.ParsedFlags) -> RunningServer:
             "server_options.batching_parameters_file is set without setting "
             "server_options.enable_batching to true."
         )
-    intra, inter = _parallelism(options)
 
-    # Heavy imports (TensorFlow) only now that the cheap checks passed.
-    from tfserving_standin import grpc_services, model_loading
+
+def _start_manager(options: flags.ParsedFlags, intra: int, inter: int) -> ModelManager:
+    """The model manager, polling the base paths; TensorFlow is imported here, after the cheap checks."""
+    from tfserving_standin import model_loading
     from tfserving_standin.model_manager import ManagerOptions, ModelManager
 
     loading = model_loading.ModelLoading(
@@ -160,10 +192,11 @@ def build_and_start(options: flags.ParsedFlags) -> RunningServer:
         unload=loading.unload,
     )
     manager.start_polling()
-    manager.reload_config(model_server_config)
+    return manager
 
-    if options.model_config_file and options.model_config_file_poll_wait_seconds > 0:
-        _start_config_polling(manager, options.model_config_file, options.model_config_file_poll_wait_seconds)
+
+def _start_grpc(manager: ModelManager, options: flags.ParsedFlags) -> grpc.Server:
+    from tfserving_standin import grpc_services
 
     grpc_server = grpc_services.build_server(
         manager,
@@ -176,21 +209,17 @@ def build_and_start(options: flags.ParsedFlags) -> RunningServer:
         log.info("Running gRPC ModelServer at 0.0.0.0:%d ...", options.port)
     if options.grpc_socket_path:
         log.info("Running gRPC ModelServer at UNIX socket %s ...", options.grpc_socket_path)
+    return grpc_server
 
-    if options.rest_api_port:
-        if options.rest_api_port != options.port:
-            prometheus_path = None
-            if options.monitoring_config_file:
-                monitoring = config_files.read_monitoring_config(options.monitoring_config_file)
-                if monitoring.prometheus_config.enable:
-                    prometheus_path = monitoring.prometheus_config.path or "/monitoring/prometheus/metrics"
-            _start_rest(manager, options, prometheus_path)
-        else:
-            log.error(
-                "server_options.http_port cannot be same as grpc_port. Please use a different port for "
-                "HTTP/REST API. Skipped exporting HTTP/REST API."
-            )
-    return RunningServer(manager=manager, grpc_server=grpc_server)
+
+def _prometheus_path(options: flags.ParsedFlags) -> str | None:
+    """Where the monitoring config serves Prometheus metrics; None when it does not."""
+    if not options.monitoring_config_file:
+        return None
+    monitoring = config_files.read_monitoring_config(options.monitoring_config_file)
+    if not monitoring.prometheus_config.enable:
+        return None
+    return monitoring.prometheus_config.path or "/monitoring/prometheus/metrics"
 
 
 def _start_rest(manager, options: flags.ParsedFlags, prometheus_path: str | None) -> None:
