@@ -8,7 +8,7 @@ start_standin (function scope) -- a factory::
                            config_text=None,                      # or a whole models.config text
                            flags=["--file_system_poll_wait_seconds=1"])
 
-  runs ``python -m tfserving_standin`` (PYTHONPATH=standin) as a real subprocess with
+  runs ``python -m tfserving_standin`` (the installed package) as a real subprocess with
   ``--port`` / ``--rest_api_port`` on free ephemeral ports and ``--model_config_file`` pointing at a
   models.config it writes (from ``models``, or ``config_text`` verbatim), waits until REST answers and
   every configured model has an AVAILABLE version, and stops it at teardown. Flags given in ``flags``
@@ -24,12 +24,12 @@ start_session_standin (session scope) -- the same factory, for servers shared by
 
 standin_test_models (session scope) -- directory of small test SavedModels (half_plus_two, a second
   half_plus_two version source, echo_bytes with a `_bytes` output and a two-input signature, a model with
-  warmup records), built by tests/standin/build_test_models.py in a subprocess.
+  warmup records), built by ``python -m tests.standin.build_test_models`` in a subprocess.
 
 tfserving (session scope) -- one shared stand-in serving copies (in a tmp dir) of
   ``serving_model/digits`` and ``serving_model/half_plus_two``. A model missing from serving_model/
   (run ``make models-if-missing``) is left out for digits and replaced by a throwaway half_plus_two
-  built by tests/standin/build_test_models.py. ``tfserving.models`` says what is served. Tests must not
+  built by tests.standin.build_test_models. ``tfserving.models`` says what is served. Tests must not
   change its models; use ``start_standin`` for that.
 """
 
@@ -43,7 +43,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -51,10 +50,10 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-STANDIN_SOURCE = REPO_ROOT / "standin"
-SERVING_MODEL_DIR = REPO_ROOT / "serving_model"
-TEST_MODEL_BUILDER = REPO_ROOT / "tests" / "standin" / "build_test_models.py"
+from tests.support.network import free_port
+from tests.support.paths import REPO_ROOT, SERVING_MODEL_DIR
+from tests.support.waiting import wait_for
+
 STARTUP_TIMEOUT_SECONDS = 180.0
 
 
@@ -72,13 +71,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="gRPC endpoint of the same server as --tfserving-rest",
     )
-
-
-def free_port() -> int:
-    """A currently free TCP port on loopback (the kernel's choice of ephemeral port)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def models_config_text(models: dict[str, Path], extra: str = "") -> str:
@@ -170,36 +162,30 @@ class StandinServer:
         With REST off (--rest_api_port=0), until the gRPC port accepts: the server opens its ports
         only once its models are available.
         """
-        deadline = time.monotonic() + timeout
-        if self.rest_port == 0:
-            self._wait_for_grpc(deadline)
-            return
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"stand-in exited with status {self.process.returncode} "
-                    "before its models were available:\n"
-                    f"{self.log_text()[-4000:]}"
-                )
-            statuses = [self.status_json(name) for name in self.model_names]
-            if all(
-                status and any(v.get("state") == "AVAILABLE" for v in status.get("model_version_status", []))
-                for status in statuses
-            ):
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"stand-in not ready within {timeout:.0f} s:\n{self.log_text()[-4000:]}")
+        ready = self._grpc_open if self.rest_port == 0 else self._models_available
+        try:
+            wait_for(ready, "the stand-in to serve its models", timeout=timeout)
+        except AssertionError as error:
+            raise TimeoutError(f"{error}:\n{self.log_text()[-4000:]}") from None
 
-    def _wait_for_grpc(self, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"stand-in exited with status {self.process.returncode}:\n{self.log_text()[-4000:]}"
-                )
-            if _grpc_port_accepts(self.grpc_port):
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"stand-in gRPC port not open in time:\n{self.log_text()[-4000:]}")
+    def _check_running(self) -> None:
+        if self.process.poll() is not None:
+            raise RuntimeError(
+                f"stand-in exited with status {self.process.returncode} "
+                f"before its models were available:\n{self.log_text()[-4000:]}"
+            )
+
+    def _models_available(self) -> bool:
+        self._check_running()
+        statuses = [self.status_json(name) for name in self.model_names]
+        return all(
+            status and any(v.get("state") == "AVAILABLE" for v in status.get("model_version_status", []))
+            for status in statuses
+        )
+
+    def _grpc_open(self) -> bool:
+        self._check_running()
+        return _grpc_port_accepts(self.grpc_port)
 
 
 def _grpc_port_accepts(port: int) -> bool:
@@ -208,6 +194,26 @@ def _grpc_port_accepts(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def _command_line(flags: Sequence[str], config_path: Path) -> tuple[list[str], int, int]:
+    """The stand-in's arguments and its REST and gRPC ports: free ones unless `flags` name them."""
+    rest_port = free_port()
+    grpc_port = next(port for port in (free_port() for _ in range(10)) if port != rest_port)
+    given = {flag.split("=", 1)[0] for flag in flags}
+    defaults = {
+        "--port": f"--port={grpc_port}",
+        "--rest_api_port": f"--rest_api_port={rest_port}",
+        "--model_config_file": f"--model_config_file={config_path}",
+    }
+    arguments = [value for name, value in defaults.items() if name not in given] + list(flags)
+    for flag in flags:
+        name, _, value = flag.partition("=")
+        if name == "--port" and value.isdigit():
+            grpc_port = int(value)
+        if name == "--rest_api_port" and value.isdigit():
+            rest_port = int(value)
+    return arguments, rest_port, grpc_port
 
 
 def launch_standin(
@@ -223,33 +229,13 @@ def launch_standin(
     config_path = workdir / "models.config"
     text = config_text if config_text is not None else models_config_text(models)
     config_path.write_text(text)
-    rest_port, grpc_port = free_port(), free_port()
-    while grpc_port == rest_port:
-        grpc_port = free_port()
-    given = {flag.split("=", 1)[0] for flag in flags}
-    defaults = {
-        "--port": f"--port={grpc_port}",
-        "--rest_api_port": f"--rest_api_port={rest_port}",
-        "--model_config_file": f"--model_config_file={config_path}",
-    }
-    arguments = [value for name, value in defaults.items() if name not in given] + list(flags)
-    for flag in flags:
-        name, _, value = flag.partition("=")
-        if name == "--port" and value.isdigit():
-            grpc_port = int(value)
-        if name == "--rest_api_port" and value.isdigit():
-            rest_port = int(value)
-    environment = dict(os.environ)
-    environment["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(STANDIN_SOURCE), environment.get("PYTHONPATH", "")])
-    )
+    arguments, rest_port, grpc_port = _command_line(flags, config_path)
     log_path = workdir / f"standin-{rest_port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "tfserving_standin", *arguments],
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            env=environment,
             cwd=workdir,
         )
     server = StandinServer(
@@ -270,10 +256,8 @@ def launch_standin(
     return server
 
 
-def _standin_factory(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[Callable[..., StandinServer], list[StandinServer]]:
-    """A start() function and the list of servers it started, for the fixtures below to stop."""
+def _started_standins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., StandinServer]]:
+    """Yields a start() function for the fixtures below, then stops every server it started."""
     servers: list[StandinServer] = []
 
     def start(
@@ -288,38 +272,39 @@ def _standin_factory(
         servers.append(server)
         return server
 
-    return start, servers
+    yield start
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture
 def start_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., StandinServer]]:
     """Factory fixture: start_standin(models=None, config_text=None, flags=()) -> StandinServer."""
-    start, servers = _standin_factory(tmp_path_factory)
-    yield start
-    for server in servers:
-        server.stop()
+    yield from _started_standins(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def start_session_standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., StandinServer]]:
     """Like start_standin, but the servers live until the end of the session (for sharing)."""
-    start, servers = _standin_factory(tmp_path_factory)
-    yield start
-    for server in servers:
-        server.stop()
+    yield from _started_standins(tmp_path_factory)
+
+
+def _build_test_models(output: Path) -> Path:
+    """Runs tests/standin/build_test_models.py as a module (TensorFlow stays out of this process)."""
+    subprocess.run(
+        [sys.executable, "-m", "tests.standin.build_test_models", str(output)],
+        check=True,
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    return output
 
 
 @pytest.fixture(scope="session")
 def standin_test_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Small SavedModels built once per session (see tests/standin/build_test_models.py)."""
-    output = tmp_path_factory.mktemp("standin-test-models")
-    subprocess.run(
-        [sys.executable, str(TEST_MODEL_BUILDER), str(output)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    return output
+    return _build_test_models(tmp_path_factory.mktemp("standin-test-models"))
 
 
 def _has_versions(base_path: Path) -> bool:
@@ -337,13 +322,7 @@ def tfserving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandinServe
             shutil.copytree(source, models_dir / name, ignore=shutil.ignore_patterns(".*"))
             models[name] = models_dir / name
     if "half_plus_two" not in models:
-        built = tmp_path_factory.mktemp("throwaway-half-plus-two")
-        subprocess.run(
-            [sys.executable, str(TEST_MODEL_BUILDER), str(built)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        built = _build_test_models(tmp_path_factory.mktemp("throwaway-half-plus-two"))
         shutil.copytree(built / "half_plus_two", models_dir / "half_plus_two")
         models["half_plus_two"] = models_dir / "half_plus_two"
     server = launch_standin(tmp_path_factory.mktemp("tfserving"), models)

@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Builds the small SavedModels the stand-in's contract tests serve.
 
-Run in its own process (TensorFlow stays out of the pytest process):
-  python tests/standin/build_test_models.py OUTPUT_DIR
+Run in its own process from the repository root (TensorFlow stays out of the pytest process):
+  python -m tests.standin.build_test_models OUTPUT_DIR
 
 OUTPUT_DIR/half_plus_two/1   serving_default: x float32 [None] -> y = 0.5 * x + 2
 OUTPUT_DIR/half_plus_two_v2  a second version source: y = 0.5 * x + 3 (to publish as a new version)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
+
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("standin_only")]
 
@@ -34,15 +35,6 @@ def statuses(server, model: str) -> dict[str, dict]:
     response = requests.get(f"{server.rest_url}/v1/models/{model}", timeout=TIMEOUT)
     assert response.status_code == 200, response.text
     return {s["version"]: s for s in response.json()["model_version_status"]}
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def predict(server, model: str, values: list[float], suffix: str = "") -> requests.Response:

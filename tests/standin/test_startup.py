@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -14,16 +13,13 @@ import requests
 
 pytestmark = pytest.mark.usefixtures("standin_only")
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 
 def run_standin(*arguments: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "standin")}
+    """The installed stand-in, as the package's /usr/bin/tensorflow_model_server runs it."""
     return subprocess.run(
         [sys.executable, "-m", "tfserving_standin", *arguments],
         capture_output=True,
         text=True,
-        env=environment,
         timeout=timeout,
         check=False,
     )
@@ -149,7 +145,7 @@ def test_batching_file_parses_with_the_real_schema(tmp_path) -> None:
 
 def test_taken_rest_port_leaves_grpc_serving(start_standin, standin_test_models) -> None:
     with socket.socket() as blocker:
-        blocker.bind(("0.0.0.0", 0))
+        blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         taken = blocker.getsockname()[1]
         server = start_standin(
