@@ -4,7 +4,6 @@ held-out digit images."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +11,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-# The app is a plain package at the repository root (deployed as a folder, not installed).
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from webtest_support import AppFactory, Digit, free_port, held_out_digits  # noqa: E402
-
-from tfserving_web import create_app  # noqa: E402
+from tests.support.network import free_port
+from tests.webapp.webtest_support import AppFactory, Digit, held_out_digits
+from tfserving_web import create_app
 
 
 @pytest.fixture(autouse=True)

@@ -4,17 +4,19 @@ served by gunicorn against the stand-in: drops a held-out digit on the page, see
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import requests
-from webtest_support import Digit, gunicorn_server
+
+from tests.support.paths import TEST_OUTPUT_DIR
+from tests.webapp.webtest_support import Digit, gunicorn_server, require_digits
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
-REPO_ROOT = Path(__file__).resolve().parents[2]
-OUTPUT_DIR = REPO_ROOT / "test-output" / "webapp"
+OUTPUT_DIR = TEST_OUTPUT_DIR / "webapp"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",  # runs as root in CI
@@ -77,11 +79,85 @@ def browser_context(tmp_path: Path):
             context.close()
 
 
+@dataclass
+class PageTrouble:
+    """What went wrong on the page: console errors, page errors, failed requests, answers >= 400."""
+
+    problems: list[str] = field(default_factory=list)
+    failed_responses: list[str] = field(default_factory=list)
+
+    def watch(self, page) -> None:
+        page.on("console", lambda message: message.type == "error" and self.problems.append(message.text))
+        page.on("pageerror", lambda error: self.problems.append(str(error)))
+        page.on("requestfailed", lambda request: self.problems.append(f"failed: {request.url}"))
+        page.on(
+            "response",
+            lambda response: response.status >= 400
+            and self.failed_responses.append(f"{response.request.method} {response.url} {response.status}"),
+        )
+
+
+def classify_in_the_form(page) -> None:
+    """Press Classify and wait for the page the server answers with."""
+    with page.expect_navigation():
+        page.click("#classify-button")
+
+
+def open_the_page(page, url: str) -> None:
+    page.goto(f"{url}/")
+    assert page.title().startswith("Image classifier")
+    # The stylesheet is applied (no build step, served by Flask).
+    button_colour = page.eval_on_selector(".button", "b => getComputedStyle(b).backgroundColor")
+    assert button_colour == "rgb(37, 99, 235)"
+
+
+def drop_and_classify(page, dropped: Digit) -> None:
+    """1. Drag and drop, then the Classify button."""
+    dropped_b64 = base64.b64encode(dropped.png).decode()
+    files_in_form = page.evaluate(DROP_FILE_JS, ["#dropzone", dropped_b64, "7.png"])
+    assert files_in_form == 1
+    assert page.is_visible("#dropzone-preview")
+    classify_in_the_form(page)
+    assert page.inner_text("#predicted-class").strip() == "7"
+    bars = page.locator("#top-classes .bar")
+    assert bars.count() == 5
+    widths = [box["width"] for box in (bars.nth(i).bounding_box() for i in range(5))]
+    assert widths == sorted(widths, reverse=True) and widths[0] > 2 * widths[1]
+    labels = page.locator("#top-classes .bar-label").all_inner_texts()
+    assert labels[0] == "7"
+    assert page.inner_text("#result-model") == "digits"
+    assert page.inner_text("#result-version").isdigit()
+    assert page.inner_text("#result-latency").endswith("ms")
+    page.screenshot(path=str(OUTPUT_DIR / "result-after-drop.png"), full_page=True)
+
+
+def pick_and_classify(page, chosen_file: Path) -> None:
+    """2. The file picker (the form without drag and drop)."""
+    page.set_input_files("#image-input", str(chosen_file))
+    classify_in_the_form(page)
+    assert page.inner_text("#predicted-class").strip() == "3"
+    # Both predictions are listed, newest first, with thumbnails that loaded.
+    assert page.locator("#recent-list .recent-class").all_inner_texts() == ["3", "7"]
+    thumbnails_loaded = page.eval_on_selector_all(
+        "#recent-list img", "images => images.map(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert thumbnails_loaded == [True, True]
+    page.screenshot(path=str(OUTPUT_DIR / "result-with-recent.png"), full_page=True)
+
+
+def upload_a_bad_file(page, bad_file: Path) -> None:
+    """3. A bad file shows the error on the page, not a browser error page."""
+    bad_file.write_text("not an image at all")
+    page.set_input_files("#image-input", str(bad_file))
+    classify_in_the_form(page)
+    assert "not an image" in page.inner_text("#error")
+    page.screenshot(path=str(OUTPUT_DIR / "bad-upload.png"), full_page=True)
+
+
 def test_drop_a_digit_on_the_page_and_see_the_class_and_bars(
     tfserving, digits: list[Digit], browser_context, tmp_path: Path
 ) -> None:
-    if "digits" not in tfserving.model_names:
-        pytest.fail("serving_model/digits is missing: run `make models-if-missing`")
+    require_digits(tfserving)
     dropped = correctly_classified(tfserving.rest_url, digits, label=7)
     chosen = correctly_classified(tfserving.rest_url, digits, label=3)
     chosen_file = tmp_path / "three.png"
@@ -91,64 +167,13 @@ def test_drop_a_digit_on_the_page_and_see_the_class_and_bars(
 
     with gunicorn_server(env, tmp_path / "gunicorn.log", workers=1) as server:
         page = browser_context.new_page()
-        problems: list[str] = []
-        failed_responses: list[str] = []
-        page.on("console", lambda message: message.type == "error" and problems.append(message.text))
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
-        page.on(
-            "response",
-            lambda response: response.status >= 400
-            and failed_responses.append(f"{response.request.method} {response.url} {response.status}"),
-        )
-
-        page.goto(f"{server.url}/")
-        assert page.title().startswith("Image classifier")
-        # The stylesheet is applied (no build step, served by Flask).
-        button_colour = page.eval_on_selector(".button", "b => getComputedStyle(b).backgroundColor")
-        assert button_colour == "rgb(37, 99, 235)"
-
-        # 1. Drag and drop, then the Classify button.
-        dropped_b64 = base64.b64encode(dropped.png).decode()
-        files_in_form = page.evaluate(DROP_FILE_JS, ["#dropzone", dropped_b64, "7.png"])
-        assert files_in_form == 1
-        assert page.is_visible("#dropzone-preview")
-        with page.expect_navigation():
-            page.click("#classify-button")
-        assert page.inner_text("#predicted-class").strip() == "7"
-        bars = page.locator("#top-classes .bar")
-        assert bars.count() == 5
-        widths = [box["width"] for box in (bars.nth(i).bounding_box() for i in range(5))]
-        assert widths == sorted(widths, reverse=True) and widths[0] > 2 * widths[1]
-        labels = page.locator("#top-classes .bar-label").all_inner_texts()
-        assert labels[0] == "7"
-        assert page.inner_text("#result-model") == "digits"
-        assert page.inner_text("#result-version").isdigit()
-        assert page.inner_text("#result-latency").endswith("ms")
-        page.screenshot(path=str(OUTPUT_DIR / "result-after-drop.png"), full_page=True)
-
-        # 2. The file picker (the form without drag and drop).
-        page.set_input_files("#image-input", str(chosen_file))
-        with page.expect_navigation():
-            page.click("#classify-button")
-        assert page.inner_text("#predicted-class").strip() == "3"
-        # Both predictions are listed, newest first, with thumbnails that loaded.
-        assert page.locator("#recent-list .recent-class").all_inner_texts() == ["3", "7"]
-        thumbnails_loaded = page.eval_on_selector_all(
-            "#recent-list img", "images => images.map(i => i.complete && i.naturalWidth > 0)"
-        )
-        assert thumbnails_loaded == [True, True]
-        page.screenshot(path=str(OUTPUT_DIR / "result-with-recent.png"), full_page=True)
-
-        # 3. A bad file shows the error on the page, not a browser error page.
-        bad_file = tmp_path / "notes.png"
-        bad_file.write_text("not an image at all")
-        page.set_input_files("#image-input", str(bad_file))
-        with page.expect_navigation():
-            page.click("#classify-button")
-        assert "not an image" in page.inner_text("#error")
-        page.screenshot(path=str(OUTPUT_DIR / "bad-upload.png"), full_page=True)
+        trouble = PageTrouble()
+        trouble.watch(page)
+        open_the_page(page, server.url)
+        drop_and_classify(page, dropped)
+        pick_and_classify(page, chosen_file)
+        upload_a_bad_file(page, tmp_path / "notes.png")
         # The only failed response is the bad upload's 400 (which Chromium also logs to the console).
-        assert failed_responses == [f"POST {server.url}/ 400"], failed_responses
-        assert all("status of 400" in problem for problem in problems), problems
+        assert trouble.failed_responses == [f"POST {server.url}/ 400"], trouble.failed_responses
+        assert all("status of 400" in problem for problem in trouble.problems), trouble.problems
     print(f"\nscreenshots in {OUTPUT_DIR}: {', '.join(sorted(p.name for p in OUTPUT_DIR.glob('*.png')))}")

@@ -1,4 +1,5 @@
-"""The app under real gunicorn with the deployment's gunicorn.conf.py, against the stand-in."""
+"""The app under real gunicorn with the deployment's config module (tfserving_web.gunicorn_conf),
+against the stand-in."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ from pathlib import Path
 
 import pytest
 import requests
-from webtest_support import Digit, gunicorn_server
+
+from tests.webapp.webtest_support import Digit, gunicorn_server, require_digits
 
 pytestmark = pytest.mark.slow
+
+# The reload test's senders stop when told, and after this many requests each at the latest.
+MAX_REQUESTS_PER_SENDER = 2000
 
 
 def predict(url: str, png: bytes, timeout: float = 30) -> requests.Response:
@@ -24,8 +29,7 @@ def predict(url: str, png: bytes, timeout: float = 30) -> requests.Response:
 
 
 def test_prediction_through_gunicorn(tfserving, digits: list[Digit], tmp_path: Path) -> None:
-    if "digits" not in tfserving.model_names:
-        pytest.fail("serving_model/digits is missing: run `make models-if-missing`")
+    require_digits(tfserving)
     env = {"TFWEB_TFSERVING_REST_URL": tfserving.rest_url, "TFWEB_INSTANCE_PATH": str(tmp_path / "state")}
     log = tmp_path / "gunicorn.log"
     with gunicorn_server(env, log, workers=2) as server:
@@ -75,8 +79,7 @@ def test_prediction_through_gunicorn(tfserving, digits: list[Digit], tmp_path: P
 def test_paused_model_server_gives_504_and_no_worker_is_killed(
     tfserving, start_standin, digits: list[Digit], tmp_path: Path
 ) -> None:
-    if "digits" not in tfserving.model_names:
-        pytest.fail("serving_model/digits is missing: run `make models-if-missing`")
+    require_digits(tfserving)
     server = start_standin(models={"digits": tfserving.models["digits"]})
     env = {
         "TFWEB_TFSERVING_REST_URL": server.rest_url,
@@ -104,8 +107,7 @@ def test_paused_model_server_gives_504_and_no_worker_is_killed(
 
 def test_graceful_reload_drops_no_request(tfserving, digits: list[Digit], tmp_path: Path) -> None:
     """gunicorn HUP (what `systemctl reload` sends) while clients keep sending predictions."""
-    if "digits" not in tfserving.model_names:
-        pytest.fail("serving_model/digits is missing: run `make models-if-missing`")
+    require_digits(tfserving)
     env = {"TFWEB_TFSERVING_REST_URL": tfserving.rest_url, "TFWEB_INSTANCE_PATH": str(tmp_path / "state")}
     log = tmp_path / "gunicorn.log"
     failures: list[str] = []
@@ -115,7 +117,9 @@ def test_graceful_reload_drops_no_request(tfserving, digits: list[Digit], tmp_pa
     def keep_sending(url: str) -> None:
         nonlocal sent
         session = requests.Session()
-        while not stop.is_set():
+        for _ in range(MAX_REQUESTS_PER_SENDER):
+            if stop.is_set():
+                break
             try:
                 response = session.post(
                     f"{url}/api/predict", files={"image": ("d.png", digits[0].png)}, timeout=30

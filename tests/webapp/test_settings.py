@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.webapp.webtest_support import GUNICORN, GUNICORN_CONFIG
 from tfserving_web import create_app, settings
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 
 
 def test_defaults_without_file_or_environment(tmp_path: Path) -> None:
@@ -103,14 +101,14 @@ def test_bad_values_are_refused_naming_the_variable(
         create_app()
 
 
-def test_creating_the_app_does_not_import_grpc_stubs() -> None:
+def test_creating_the_app_does_not_import_grpc_stubs(tmp_path: Path) -> None:
     # The gRPC stubs load TensorFlow; a REST deployment must not pay for them.
     code = (
         "import sys; from tfserving_web import create_app; create_app();"
         "print(any(name.startswith(('tensorflow', 'grpc')) for name in sys.modules))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
 
@@ -125,7 +123,7 @@ def test_gunicorn_timeout_exceeds_the_longest_model_server_wait(monkeypatch: pyt
 def _gunicorn_settings(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     # Run from another directory, as systemd does: the config must find the app by itself.
     return subprocess.run(
-        [str(GUNICORN), "-c", str(REPO_ROOT / "webapp" / "gunicorn.conf.py"), *args],
+        [str(GUNICORN), "-c", GUNICORN_CONFIG, *args],
         cwd="/",
         env={**os.environ, **env},
         capture_output=True,

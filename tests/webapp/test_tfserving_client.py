@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from webtest_support import AppFactory, Digit
 
+from tests.webapp.webtest_support import AppFactory, Digit, require_digits
 from tfserving_web.model_server import Deadline, ImageSignature, InputRejected
 from tfserving_web.tfserving_rest import RestClient
 
@@ -19,8 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_input_the_server_rejects_is_400_with_its_message(tfserving, digits: list[Digit]) -> None:
-    if "digits" not in tfserving.model_names:
-        pytest.fail("serving_model/digits is missing: run `make models-if-missing`")
+    require_digits(tfserving)
     client = RestClient(tfserving.rest_url, connect_timeout=2, connect_retries=0)
     wrong = ImageSignature(model="digits", signature_name="no_such_signature", input_name="image_bytes")
     with pytest.raises(InputRejected) as caught:
@@ -30,8 +29,7 @@ def test_input_the_server_rejects_is_400_with_its_message(tfserving, digits: lis
 
 
 def test_grpc_input_the_server_rejects_is_400(tfserving, digits: list[Digit]) -> None:
-    if "digits" not in tfserving.model_names:
-        pytest.fail("serving_model/digits is missing: run `make models-if-missing`")
+    require_digits(tfserving)
     from tfserving_web.tfserving_grpc import GrpcClient
 
     client = GrpcClient(tfserving.grpc_target, connect_timeout=2)

@@ -17,11 +17,9 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 from PIL import Image
-from webtest_support import AppFactory, png_bytes
 
+from tests.webapp.webtest_support import AppFactory, png_bytes
 from tfserving_web.image_upload import BadImage, check_image
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -109,7 +107,7 @@ except BadImage as error:
 print("grew_kib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
 """
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert "refused:" in result.stdout
     grew_kib = int(result.stdout.split("grew_kib")[1])

@@ -15,16 +15,13 @@ from pathlib import Path
 import pytest
 import requests
 from flask.testing import FlaskClient
-from webtest_support import AppFactory, Digit, free_port
+
+from tests.support.network import free_port
+from tests.webapp.webtest_support import AppFactory, Digit, require_digits
 
 pytestmark = pytest.mark.slow
 
 SLACK_SECONDS = 3.0  # scheduling and interpreter overhead on a busy 2-core machine
-
-
-def require_digits(server) -> None:
-    if "digits" not in server.model_names:
-        pytest.fail("serving_model/digits is missing: run `make models-if-missing`")
 
 
 def direct_prediction(rest_url: str, png: bytes) -> dict:

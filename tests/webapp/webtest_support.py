@@ -1,31 +1,32 @@
-"""Helpers shared by the web front end's tests (imported by name: tests/webapp is on sys.path)."""
+"""Helpers shared by the web front end's tests: held-out digits, the app under real gunicorn."""
 
 from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import requests
 from flask import Flask
 from PIL import Image
 
+from model_export.dataset import encode_png, load_digits_split
+from tests.support.network import free_port
+from tests.support.waiting import wait_for
+
 # make_app(**settings) -> a Flask app in test mode with its own upload folder
 AppFactory = Callable[..., Flask]
 
-
-def free_port() -> int:
-    """A loopback port nobody listens on (the OS picked it and it was released again)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+# The deployment's gunicorn settings, read as a module of the installed package.
+GUNICORN_CONFIG = "python:tfserving_web.gunicorn_conf"
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+DIGIT_SIDE = 64
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -41,27 +42,22 @@ class Digit:
 
 
 def held_out_digits() -> list[Digit]:
-    # The same seeded, stratified split the training script uses (scripts/model_export/dataset.py):
-    # these images were never seen in training.
-    import numpy as np
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = load_digits()
-    _, test_images, _, test_labels = train_test_split(
-        digits.images, digits.target, test_size=0.2, random_state=1234, stratify=digits.target
-    )
-    result = []
-    for pixels, label in zip(test_images, test_labels, strict=True):
-        eight_bit = np.clip(np.rint(pixels / 16.0 * 255.0), 0, 255).astype(np.uint8)
-        # 8x enlarged with nearest neighbour: looks like a digit in the browser, and the graph's
-        # area resize brings it back to exactly the original 8x8 pixels.
-        image = Image.fromarray(eight_bit).resize((64, 64), Image.Resampling.NEAREST)
-        result.append(Digit(label=int(label), png=png_bytes(image)))
-    return result
+    """The training's own held-out split (model_export.dataset), so these images were never seen in
+    training, as 64x64 PNGs: enlarged with nearest neighbour they look like digits in the browser, and
+    the graph's area resize brings them back to exactly the original 8x8 pixels."""
+    split = load_digits_split()
+    digits = []
+    for pixels, label in zip(split.test_pixels, split.test_labels, strict=True):
+        eight_by_eight = Image.open(io.BytesIO(encode_png(pixels)))
+        enlarged = eight_by_eight.resize((DIGIT_SIDE, DIGIT_SIDE), Image.Resampling.NEAREST)
+        digits.append(Digit(label=int(label), png=png_bytes(enlarged)))
+    return digits
 
 
-GUNICORN_CONF = Path(__file__).resolve().parents[2] / "webapp" / "gunicorn.conf.py"
+def require_digits(server) -> None:
+    """Fail (not skip) when the model server has no digits model: the models are part of the build."""
+    if "digits" not in server.model_names:
+        pytest.fail("serving_model/digits is missing: run `make models-if-missing`")
 
 
 @dataclass(frozen=True)
@@ -70,36 +66,32 @@ class GunicornServer:
     pid: int  # gunicorn's master process
 
 
+def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
+    def healthy_or_exited() -> bool:
+        return process.poll() is not None or requests.get(f"{url}/healthz", timeout=2).status_code == 200
+
+    try:
+        wait_for(healthy_or_exited, f"gunicorn at {url}", timeout=60, tolerate=(requests.ConnectionError,))
+    except AssertionError as error:
+        raise AssertionError(f"{error}:\n{log_path.read_text()}") from None
+    if process.poll() is not None:
+        raise AssertionError(f"gunicorn exited with {process.returncode}:\n{log_path.read_text()}")
+
+
 @contextmanager
 def gunicorn_server(env: dict[str, str], log_path: Path, workers: int = 1) -> Iterator[GunicornServer]:
-    """The app under real gunicorn (the deployment's config file) on a free loopback port, once
+    """The app under real gunicorn (the deployment's config module) on a free loopback port, once
     /healthz answers."""
     port = free_port()
-    full_env = {
-        **os.environ,
-        "TFWEB_BIND": f"127.0.0.1:{port}",
-        "TFWEB_WORKERS": str(workers),
-        **env,
-    }
-    gunicorn = Path(sys.executable).parent / "gunicorn"
+    full_env = {**os.environ, "TFWEB_BIND": f"127.0.0.1:{port}", "TFWEB_WORKERS": str(workers), **env}
     with log_path.open("wb") as log:
+        # From another directory, as systemd runs it: the installed package is found, not the checkout.
         process = subprocess.Popen(
-            [str(gunicorn), "-c", str(GUNICORN_CONF)], cwd="/", env=full_env, stdout=log, stderr=log
+            [str(GUNICORN), "-c", GUNICORN_CONFIG], cwd="/", env=full_env, stdout=log, stderr=log
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"gunicorn exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"gunicorn did not answer within 60 s:\n{log_path.read_text()}")
-            time.sleep(0.2)
+        _wait_until_healthy(process, url, log_path)
         yield GunicornServer(url=url, pid=process.pid)
     finally:
         process.terminate()
