@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent import futures
+from typing import NoReturn, TypeVar
 
 import grpc
 import numpy as np
 import tensorflow as tf
+from google.protobuf.message import Message
 from tensorflow.core.framework import tensor_pb2
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
@@ -24,10 +27,27 @@ from tfserving_standin.metrics import METRICS
 from tfserving_standin.model_manager import ModelManager
 
 log = logging.getLogger("tensorflow_serving.model_servers.server")
+Response = TypeVar("Response", bound=Message)
 
 
-def _abort(context: grpc.ServicerContext, error: ServingError) -> None:
+def _abort(context: grpc.ServicerContext, error: ServingError) -> NoReturn:
     context.abort(error.grpc_code, error.message)
+    raise AssertionError("unreachable: context.abort raises")
+
+
+def _answer(context: grpc.ServicerContext, handler: Callable[[], Response]) -> Response:
+    """The handler's response, or its ServingError as the call's gRPC status."""
+    try:
+        return handler()
+    except ServingError as error:
+        _abort(context, error)
+
+
+def _unimplemented(context: grpc.ServicerContext, method: str) -> NoReturn:
+    _abort(
+        context,
+        ServingError(Code.UNIMPLEMENTED, f"{method} is not implemented by the tfserving-stack stand-in"),
+    )
 
 
 def _inputs_from_protos(request: predict_pb2.PredictRequest) -> dict[str, np.ndarray]:
@@ -73,10 +93,14 @@ def tensor_proto_as_fields(array: np.ndarray) -> tensor_pb2.TensorProto:
     return proto
 
 
-class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+class _ServesModels:
+    """What both services answer from: the model manager."""
+
     def __init__(self, manager: ModelManager) -> None:
         self.manager = manager
 
+
+class PredictionService(_ServesModels, prediction_service_pb2_grpc.PredictionServiceServicer):
     def Predict(
         self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
     ) -> predict_pb2.PredictResponse:
@@ -102,52 +126,29 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         except ServingError as error:
             status = error.code.name
             _abort(context, error)
-            raise AssertionError("unreachable") from None
         finally:
             METRICS.count_request(request.model_spec.name, status)
 
     def GetModelMetadata(
         self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.ServicerContext
     ) -> get_model_metadata_pb2.GetModelMetadataResponse:
-        try:
-            return servable_calls.model_metadata(self.manager, request)
-        except ServingError as error:
-            _abort(context, error)
-            raise AssertionError("unreachable") from None
+        return _answer(context, lambda: servable_calls.model_metadata(self.manager, request))
 
     def Classify(self, request, context):
-        _abort(
-            context,
-            ServingError(Code.UNIMPLEMENTED, "Classify is not implemented by the tfserving-stack stand-in"),
-        )
+        _unimplemented(context, "Classify")
 
     def Regress(self, request, context):
-        _abort(
-            context,
-            ServingError(Code.UNIMPLEMENTED, "Regress is not implemented by the tfserving-stack stand-in"),
-        )
+        _unimplemented(context, "Regress")
 
     def MultiInference(self, request, context):
-        _abort(
-            context,
-            ServingError(
-                Code.UNIMPLEMENTED, "MultiInference is not implemented by the tfserving-stack stand-in"
-            ),
-        )
+        _unimplemented(context, "MultiInference")
 
 
-class ModelService(model_service_pb2_grpc.ModelServiceServicer):
-    def __init__(self, manager: ModelManager) -> None:
-        self.manager = manager
-
+class ModelService(_ServesModels, model_service_pb2_grpc.ModelServiceServicer):
     def GetModelStatus(
         self, request: get_model_status_pb2.GetModelStatusRequest, context: grpc.ServicerContext
     ) -> get_model_status_pb2.GetModelStatusResponse:
-        try:
-            return servable_calls.model_status(self.manager, request)
-        except ServingError as error:
-            _abort(context, error)
-            raise AssertionError("unreachable") from None
+        return _answer(context, lambda: servable_calls.model_status(self.manager, request))
 
     def HandleReloadConfigRequest(
         self, request: model_management_pb2.ReloadConfigRequest, context: grpc.ServicerContext

@@ -17,6 +17,7 @@ TIMEOUT = 30
 
 
 def float_tensor(values: list[float]) -> tensor_pb2.TensorProto:
+    """Values in float_val, written out: tf.make_tensor_proto would pack them into tensor_content."""
     return tensor_pb2.TensorProto(
         dtype=types_pb2.DT_FLOAT,
         tensor_shape=tensor_shape_pb2.TensorShapeProto(
@@ -44,23 +45,24 @@ def test_predict_half_plus_two(channel) -> None:
     assert response.model_spec.version.value > 0
 
 
-def test_predict_unknown_model_is_not_found(channel) -> None:
+def predict_error(channel, model: str, input_name: str) -> grpc.RpcError:
+    """The error that predicting [1.0] as input `input_name` of `model` fails with."""
     request = predict_pb2.PredictRequest()
-    request.model_spec.name = "no_such_model"
-    request.inputs["x"].CopyFrom(float_tensor([1.0]))
+    request.model_spec.name = model
+    request.inputs[input_name].CopyFrom(float_tensor([1.0]))
     with pytest.raises(grpc.RpcError) as caught:
         prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=TIMEOUT)
-    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
-    assert "Servable not found for request: Latest(no_such_model)" in caught.value.details()
+    return caught.value
+
+
+def test_predict_unknown_model_is_not_found(channel) -> None:
+    error = predict_error(channel, "no_such_model", "x")
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+    assert "Servable not found for request: Latest(no_such_model)" in error.details()
 
 
 def test_predict_wrong_input_name_is_invalid_argument(channel) -> None:
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = "half_plus_two"
-    request.inputs["not_x"].CopyFrom(float_tensor([1.0]))
-    with pytest.raises(grpc.RpcError) as caught:
-        prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=TIMEOUT)
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert predict_error(channel, "half_plus_two", "not_x").code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_get_model_metadata_has_the_signature_def_map(channel) -> None:
