@@ -45,7 +45,7 @@ def netns_path(box_name: str) -> Path:
     return NETNS_DIR / netns_name(box_name)
 
 
-def _host_veth(box_name: str) -> str:
+def host_veth(box_name: str) -> str:
     # Interface names are at most 15 characters; box names may be up to 40, so use a digest.
     return "vt" + hashlib.sha256(box_name.encode()).hexdigest()[:12]
 
@@ -80,7 +80,7 @@ def attach(box_name: str, address: str) -> Path:
     """
     ensure_bridge()
     detach(box_name)
-    namespace, veth = netns_name(box_name), _host_veth(box_name)
+    namespace, veth = netns_name(box_name), host_veth(box_name)
     _ip("netns", "add", namespace)
     _ip("link", "add", "name", veth, "type", "veth", "peer", "name", "eth0", "netns", namespace)
     _ip("link", "set", "dev", veth, "master", BRIDGE, "up")
@@ -94,6 +94,6 @@ def detach(box_name: str) -> None:
     """Removes the box's namespace and its veth pair, if there are any."""
     if netns_path(box_name).exists():
         _ip("netns", "delete", netns_name(box_name))
-    veth = _host_veth(box_name)
+    veth = host_veth(box_name)
     if _link_exists(veth):
         _ip("link", "delete", "dev", veth)
