@@ -82,6 +82,8 @@ def test_destroy_removes_the_namespace_and_its_link() -> None:
     assert os.path.exists(f"/run/netns/tfstack-{name}")
     assert run_box("destroy", name=name).returncode == 0
     assert not os.path.exists(f"/run/netns/tfstack-{name}")
-    veth = subprocess.run(["ip", "link", "show", "dev", network.host_veth(name)], capture_output=True, check=False)
+    veth = subprocess.run(
+        ["ip", "link", "show", "dev", network.host_veth(name)], capture_output=True, check=False
+    )
     assert veth.returncode != 0, "the host side of the box's veth pair is still there"
     assert not _connects("10.213.0.244", 22, timeout=1)
