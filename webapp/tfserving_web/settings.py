@@ -28,7 +28,7 @@ CONFIG_FILE_VARIABLE = f"{ENV_PREFIX}_CONFIG_FILE"
 CONFIG_FILE_NAME = "webapp.cfg"
 
 DEFAULTS: dict[str, Any] = {
-    # "rest" (default, needs only `requests`) or "grpc" (needs tensorflow-serving-api, imported lazily).
+    # "rest" (default, needs only `requests`) or "grpc" (needs grpcio and protobuf, imported lazily).
     "TFSERVING_TRANSPORT": "rest",
     "TFSERVING_REST_URL": "http://127.0.0.1:8501",
     "TFSERVING_GRPC_TARGET": "127.0.0.1:8500",

@@ -1,5 +1,5 @@
-"""The client for the configured transport. REST is the default; gRPC is imported only when configured,
-since its stubs (tensorflow-serving-api) load TensorFlow: seconds and hundreds of MB per worker."""
+"""The client for the configured transport. REST is the default; the gRPC module (and grpcio) is
+imported only when configured, so a REST deployment needs neither grpcio nor protobuf."""
 
 from __future__ import annotations
 
