@@ -28,7 +28,7 @@ CONFIG_FILE_VARIABLE = f"{ENV_PREFIX}_CONFIG_FILE"
 CONFIG_FILE_NAME = "webapp.cfg"
 
 DEFAULTS: dict[str, Any] = {
-    # "rest" (default, needs only `requests`) or "grpc" (needs grpcio and protobuf, imported lazily).
+    # "rest" (default, needs only `urllib3`) or "grpc" (needs grpcio and protobuf, imported lazily).
     "TFSERVING_TRANSPORT": "rest",
     "TFSERVING_REST_URL": "http://127.0.0.1:8501",
     "TFSERVING_GRPC_TARGET": "127.0.0.1:8500",
@@ -45,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "CONNECT_RETRIES": 2,
     # Seconds the list of image models is reused before TF Serving is asked again.
     "MODEL_LIST_TTL": 30.0,
+    # REST only: seconds the serving version of a model is reused before the status is asked again
+    # (the version is asked again at once when the server says it is gone, so a rollout fails no request).
+    "MODEL_VERSION_TTL": 5.0,
     # Flask's own request body limit in bytes; larger uploads answer 413.
     "MAX_CONTENT_LENGTH": 4 * 1024 * 1024,
     # Images with more pixels answer 400 before they are decoded (decompression bombs).
@@ -58,6 +61,12 @@ DEFAULTS: dict[str, Any] = {
     "RECENT_SHOWN": 8,
     "TOP_CLASSES": 5,
 }
+
+
+# The most calls to TF Serving one web request makes: the model's metadata (when the list of image
+# models has expired), then over REST its status (when the kept version has expired), the prediction,
+# and after a 404 (the version is gone) the status and the prediction again, and once more unpinned.
+MODEL_SERVER_CALLS = 6
 
 
 class SettingsError(ValueError):
@@ -144,6 +153,7 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "READ_TIMEOUT": _positive(float),
     "CONNECT_RETRIES": _non_negative_int,
     "MODEL_LIST_TTL": _non_negative_float,
+    "MODEL_VERSION_TTL": _non_negative_float,
     "MAX_CONTENT_LENGTH": _positive(int),
     "MAX_IMAGE_PIXELS": _positive(int),
     "STORE_UPLOADS": _to_bool,
@@ -211,14 +221,14 @@ def load(test_config: Mapping[str, Any] | None = None, instance_path: str | None
 def longest_model_server_wait(config: Mapping[str, Any]) -> float:
     """Upper bound in seconds one web request can spend waiting on TF Serving.
 
-    At most three calls (metadata, status, predict) may each spend every connection attempt; the read
-    time of all of them together is capped by READ_TIMEOUT (see model_server.Deadline).
+    At most MODEL_SERVER_CALLS calls may each spend every connection attempt; the read time of all of
+    them together is capped by READ_TIMEOUT (see model_server.Deadline).
     Connection retries back off 0.1 s, 0.2 s, ... (urllib3 doubling), counted here as well.
     """
     attempts = config["CONNECT_RETRIES"] + 1
     backoff = sum(0.1 * 2**attempt for attempt in range(config["CONNECT_RETRIES"]))
     per_call_connecting = attempts * config["CONNECT_TIMEOUT"] + backoff
-    return 3 * per_call_connecting + config["READ_TIMEOUT"]
+    return MODEL_SERVER_CALLS * per_call_connecting + config["READ_TIMEOUT"]
 
 
 def gunicorn_timeout(config: Mapping[str, Any]) -> int:

@@ -20,4 +20,5 @@ def create_client(config: Mapping[str, Any]) -> ModelServerClient:
         config["TFSERVING_REST_URL"],
         connect_timeout=config["CONNECT_TIMEOUT"],
         connect_retries=config["CONNECT_RETRIES"],
+        version_ttl=config["MODEL_VERSION_TTL"],
     )
