@@ -70,6 +70,7 @@ def write(members: Sequence[fleet.Member], upstream: dict[str, str]) -> Path:
         upstream_url=upstream["tensorflow_serving_apt_repo_url"],
         upstream_fingerprint=upstream["tensorflow_serving_apt_key_fingerprint"],
         http_port=fleet.MIRROR_HTTP_PORT,
+        mirror_url=fleet.mirror_url(),
         os_proxy_port=fleet.MIRROR_OS_PROXY_PORT,
         wheelhouse_projects=[repo / "webapp", repo / "standin"],
         wheelhouse_build_dir=fleet.environment_cache_dir() / "wheelhouse",
