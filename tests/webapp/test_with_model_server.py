@@ -132,6 +132,8 @@ def test_uploads_are_stored_under_generated_names_and_bounded(
     for digit in digits[:5]:
         response = post_png(client, digit.png, filename="../../etc/passwd")
         assert response.status_code == 200
+    # The uploads are written by the worker's storing thread, after the answers: wait for it.
+    assert app.extensions["upload_queue"]().flush(timeout=10)
     folder = Path(app.config["UPLOAD_FOLDER"])
     names = sorted(path.name for path in folder.iterdir())
     # 3 entries x (image, thumbnail, record); nothing named after the client's filename.

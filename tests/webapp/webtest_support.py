@@ -64,6 +64,7 @@ def require_digits(server) -> None:
 class GunicornServer:
     url: str
     pid: int  # gunicorn's master process
+    process: subprocess.Popen[bytes]
 
 
 def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
@@ -92,7 +93,7 @@ def gunicorn_server(env: dict[str, str], log_path: Path, workers: int = 1) -> It
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(process, url, log_path)
-        yield GunicornServer(url=url, pid=process.pid)
+        yield GunicornServer(url=url, pid=process.pid, process=process)
     finally:
         process.terminate()
         try:

@@ -18,6 +18,7 @@ from tfserving_web.model_server import ModelServerClient
 from tfserving_web.per_process import PerProcess
 from tfserving_web.prediction_store import PredictionStore
 from tfserving_web.tfserving_client import create_client
+from tfserving_web.upload_queue import UploadQueue
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -37,10 +38,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             ttl_seconds=app.config["MODEL_LIST_TTL"],
         )
     )
-    app.extensions["prediction_store"] = (
+    store = (
         PredictionStore(app.config["UPLOAD_FOLDER"], keep=app.config["UPLOADS_KEPT"])
         if app.config["STORE_UPLOADS"]
         else None
+    )
+    app.extensions["prediction_store"] = store
+    # Its storing thread, like the client's connections, belongs to one worker process.
+    app.extensions["upload_queue"] = (
+        PerProcess(lambda: UploadQueue(store, app.config["UPLOAD_QUEUE_SIZE"])) if store is not None else None
     )
     refuse_decompression_bombs()
 

@@ -1,9 +1,8 @@
-"""One classification: check the upload, find the model, ask TF Serving, keep the result.
+"""One classification: check the upload, find the model, ask TF Serving, queue the upload for storing.
 Shared by the page and the JSON API so both answer the same way."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from flask import current_app
@@ -12,8 +11,7 @@ from tfserving_web.image_upload import CheckedImage, check_image
 from tfserving_web.model_catalog import ModelCatalog
 from tfserving_web.model_server import Deadline, ModelServerClient, Prediction
 from tfserving_web.prediction_store import PredictionStore, StoredPrediction
-
-log = logging.getLogger(__name__)
+from tfserving_web.upload_queue import UploadQueue
 
 
 @dataclass(frozen=True)
@@ -39,23 +37,24 @@ def prediction_store() -> PredictionStore | None:
     return current_app.extensions["prediction_store"]
 
 
+def upload_queue() -> UploadQueue | None:
+    """This worker's queue of uploads to store; None when storing is switched off."""
+    queue = current_app.extensions["upload_queue"]
+    return queue() if queue is not None else None
+
+
 def new_deadline() -> Deadline:
     return Deadline(current_app.config["READ_TIMEOUT"])
 
 
 def classify(data: bytes, model_name: str | None) -> Classification:
-    """Raises BadImage / UnknownModel (400) before TF Serving is called, ModelServerError after."""
+    """Raises BadImage / UnknownModel (400) before TF Serving is called, ModelServerError after.
+    The upload is queued for storing, never written while the client waits."""
     config = current_app.config
     image = check_image(data, config["MAX_IMAGE_PIXELS"])
     deadline = new_deadline()
     signature = model_catalog().resolve(model_name or config["MODEL_NAME"], deadline)
     prediction = model_client().predict_image(signature, image.model_bytes, deadline)
-    stored = None
-    store = prediction_store()
-    if store is not None:
-        try:
-            stored = store.save(image, prediction)
-        except OSError as error:
-            # A full or read-only disk must not cost the user the answer they already have.
-            log.warning("could not store the upload in %s: %s", store.folder, error)
+    queue = upload_queue()
+    stored = queue.submit(image, prediction) if queue is not None else None
     return Classification(image=image, prediction=prediction, stored=stored)

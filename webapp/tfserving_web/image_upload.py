@@ -1,5 +1,6 @@
-"""Checks an uploaded file by decoding it with Pillow (never by its name) and prepares the bytes
-sent to the model and the small pictures shown on the page."""
+"""Checks an uploaded file by decoding it with Pillow (never by its name) and prepares the bytes sent
+to the model. The small pictures are made off the JSON API's request path: the preview only for the
+page, the thumbnail by the thread that stores the upload."""
 
 from __future__ import annotations
 
@@ -30,8 +31,6 @@ class CheckedImage:
     height: int
     original: bytes
     model_bytes: bytes
-    preview_png: bytes
-    thumbnail_png: bytes
 
     @property
     def extension(self) -> str:
@@ -64,13 +63,9 @@ def _fit(image: Image.Image, size: int) -> Image.Image:
     return image.resize(new_size, resample)
 
 
-def check_image(data: bytes, max_pixels: int) -> CheckedImage:
-    """Decode `data` fully or raise BadImage. The pixel count is checked from the header, before
-    any pixel is decoded, so a small file that expands to gigabytes is refused cheaply."""
-    if not data:
-        raise BadImage("the file is empty")
+def _open(data: bytes) -> Image.Image:
     try:
-        image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+        return Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
     except UnidentifiedImageError:
         accepted = ", ".join(ALLOWED_FORMATS)
         raise BadImage(f"not an image in one of the accepted formats ({accepted})") from None
@@ -78,7 +73,14 @@ def check_image(data: bytes, max_pixels: int) -> CheckedImage:
         raise BadImage("image has too many pixels (decompression bomb)") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise BadImage(f"image header is damaged: {error}") from None
-    with image:
+
+
+def check_image(data: bytes, max_pixels: int) -> CheckedImage:
+    """Decode `data` fully or raise BadImage. The pixel count is checked from the header, before
+    any pixel is decoded, so a small file that expands to gigabytes is refused cheaply."""
+    if not data:
+        raise BadImage("the file is empty")
+    with _open(data) as image:
         width, height = image.size
         if width * height > max_pixels:
             raise BadImage(f"image is {width}x{height} pixels; at most {max_pixels} pixels are accepted")
@@ -87,16 +89,26 @@ def check_image(data: bytes, max_pixels: int) -> CheckedImage:
             image.load()  # full decode: catches truncated and corrupt files
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
             raise BadImage(f"image data is damaged or truncated: {error}") from None
-        upright = ImageOps.exif_transpose(_displayable(image))
-        preview = _fit(upright, PREVIEW_SIZE)
-        thumbnail = _fit(upright, THUMBNAIL_SIZE)
-        model_bytes = data if image_format in FORMATS_THE_MODEL_DECODES else _png(upright)
+        if image_format in FORMATS_THE_MODEL_DECODES:
+            model_bytes = data
+        else:
+            model_bytes = _png(ImageOps.exif_transpose(_displayable(image)))
         return CheckedImage(
-            format=image_format,
-            width=width,
-            height=height,
-            original=data,
-            model_bytes=model_bytes,
-            preview_png=_png(preview),
-            thumbnail_png=_png(thumbnail),
+            format=image_format, width=width, height=height, original=data, model_bytes=model_bytes
         )
+
+
+def _small_png(data: bytes, size: int) -> bytes:
+    """An upload that passed check_image, upright, scaled into size x size, as PNG."""
+    with _open(data) as decoded:
+        return _png(_fit(ImageOps.exif_transpose(_displayable(decoded)), size))
+
+
+def preview_png(image: CheckedImage) -> bytes:
+    """The picture of the upload on the result page."""
+    return _small_png(image.original, PREVIEW_SIZE)
+
+
+def thumbnail_png(original: bytes) -> bytes:
+    """The picture of a stored upload in the page's list of recent predictions."""
+    return _small_png(original, THUMBNAIL_SIZE)

@@ -1,6 +1,11 @@
 """Keeps the latest predictions (the upload, a thumbnail and what the model said) in the upload
 folder, under names the app generates, never the client's filename. Shared by all gunicorn workers
-through the file system; the oldest entries beyond the limit are deleted."""
+through the file system; the oldest entries beyond the limit are deleted.
+
+The request only names the entry (`new_entry`); the files are written by the worker's upload writer
+(`upload_queue`, `upload_writer`), which also makes the thumbnail and prunes: pruning lists the
+folder, so it is done once per `prune_every` stored entries, not for each one.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,11 @@ import logging
 import os
 import re
 import secrets
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tfserving_web.image_upload import CheckedImage
+from tfserving_web.image_upload import CheckedImage, thumbnail_png
 from tfserving_web.model_server import Prediction
 
 log = logging.getLogger(__name__)
@@ -42,22 +46,33 @@ def _new_id() -> str:
     return f"{stamp}-{secrets.token_hex(4)}"
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    # Write then rename, so another worker listing the folder never sees half a file.
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as handle:
+def _write_new(path: Path, data: bytes) -> None:
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), "wb") as handle:
         handle.write(data)
-    os.replace(handle.name, path)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write then rename, so another worker listing the folder never sees half a file. The names are
+    unique (a random part) and each file is written by one thread, so the temporary name is too."""
+    temporary = path.with_name(f".tmp-{path.name}")
+    _write_new(temporary, data)
+    os.replace(temporary, path)
 
 
 class PredictionStore:
     def __init__(self, folder: str, keep: int) -> None:
         self.folder = Path(folder)
         self.keep = keep
+        # Between two prunes each worker adds at most this many entries: the folder holds at most
+        # keep + prune_every x (number of workers) of them.
+        self.prune_every = max(1, keep // 10)
+        self._since_prune = 0
+        self._folder_made = False
 
-    def save(self, image: CheckedImage, prediction: Prediction) -> StoredPrediction:
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def new_entry(self, image: CheckedImage, prediction: Prediction) -> StoredPrediction:
+        """The entry's names and record, without touching the disk (cheap: on the request path)."""
         entry_id = _new_id()
-        entry = StoredPrediction(
+        return StoredPrediction(
             id=entry_id,
             image_file=f"{entry_id}.{image.extension}",
             thumbnail_file=f"{entry_id}.thumb.png",
@@ -69,24 +84,48 @@ class PredictionStore:
             else max(prediction.probabilities),
             created=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         )
-        _write_atomically(self.folder / entry.image_file, image.original)
-        _write_atomically(self.folder / entry.thumbnail_file, image.thumbnail_png)
-        # The record is written last: an entry is listed only once its files exist.
-        _write_atomically(self.folder / f"{entry_id}.json", json.dumps(asdict(entry)).encode())
-        self._prune()
-        return entry
 
-    def _entry_ids(self) -> list[str]:
-        if not self.folder.is_dir():
-            return []
-        ids = [path.stem for path in self.folder.glob("*.json") if ENTRY_ID.match(path.stem)]
-        return sorted(ids, reverse=True)
+    def write(self, entry: StoredPrediction, original: bytes) -> None:
+        """Write the entry's files (from one process per web worker: its upload writer), then prune
+        once every `prune_every` entries."""
+        if not self._folder_made:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._folder_made = True
+        # Only the record is written then renamed: it is written last, and nothing names the upload
+        # or the thumbnail before an entry is listed, so those two need no rename.
+        _write_new(self.folder / entry.image_file, original)
+        _write_new(self.folder / entry.thumbnail_file, thumbnail_png(original))
+        _write_atomically(self.folder / f"{entry.id}.json", json.dumps(asdict(entry)).encode())
+        self._since_prune += 1
+        if self._since_prune >= self.prune_every:
+            self._since_prune = 0
+            self._prune()
+
+    def _files_by_entry(self) -> dict[str, list[str]]:
+        """One listing of the folder: entry id -> the names of its files."""
+        by_entry: dict[str, list[str]] = {}
+        try:
+            with os.scandir(self.folder) as listing:
+                for item in listing:
+                    entry_id, dot, _ = item.name.partition(".")
+                    if dot and ENTRY_ID.match(entry_id):
+                        by_entry.setdefault(entry_id, []).append(item.name)
+        except FileNotFoundError:
+            pass
+        return by_entry
+
+    def _entry_ids(self, by_entry: dict[str, list[str]] | None = None) -> list[str]:
+        """Ids of the complete entries (their record is written last), newest first."""
+        by_entry = self._files_by_entry() if by_entry is None else by_entry
+        complete = [entry_id for entry_id, names in by_entry.items() if f"{entry_id}.json" in names]
+        return sorted(complete, reverse=True)
 
     def _prune(self) -> None:
-        for entry_id in self._entry_ids()[self.keep :]:
-            for path in self.folder.glob(f"{entry_id}.*"):
+        by_entry = self._files_by_entry()
+        for entry_id in self._entry_ids(by_entry)[self.keep :]:
+            for name in by_entry[entry_id]:
                 # Another worker may be pruning the same entry at the same moment.
-                path.unlink(missing_ok=True)
+                (self.folder / name).unlink(missing_ok=True)
 
     def recent(self, count: int) -> list[StoredPrediction]:
         entries = []

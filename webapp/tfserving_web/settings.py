@@ -58,6 +58,9 @@ DEFAULTS: dict[str, Any] = {
     "UPLOAD_FOLDER": "",
     # At most this many stored predictions are kept; older ones are deleted.
     "UPLOADS_KEPT": 100,
+    # Uploads waiting to be written by the worker's storing thread; beyond this many (a disk far slower
+    # than the requests) new ones are not stored, and a warning is logged: the answer never waits.
+    "UPLOAD_QUEUE_SIZE": 256,
     "RECENT_SHOWN": 8,
     "TOP_CLASSES": 5,
 }
@@ -159,6 +162,7 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "STORE_UPLOADS": _to_bool,
     "UPLOAD_FOLDER": lambda value: str(value).strip(),
     "UPLOADS_KEPT": _positive(int),
+    "UPLOAD_QUEUE_SIZE": _positive(int),
     "RECENT_SHOWN": _non_negative_int,
     "TOP_CLASSES": _positive(int),
 }

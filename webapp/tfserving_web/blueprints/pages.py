@@ -7,12 +7,23 @@ import base64
 from flask import Blueprint, abort, current_app, render_template, request, send_file
 from werkzeug.wrappers import Response
 
-from tfserving_web.classify import Classification, classify, model_catalog, new_deadline, prediction_store
+from tfserving_web.classify import (
+    Classification,
+    classify,
+    model_catalog,
+    new_deadline,
+    prediction_store,
+    upload_queue,
+)
 from tfserving_web.errors import register_error_handlers
-from tfserving_web.image_upload import ALLOWED_FORMATS
+from tfserving_web.image_upload import ALLOWED_FORMATS, preview_png
 from tfserving_web.model_server import ModelServerError
+from tfserving_web.prediction_store import StoredPrediction
 
 bp = Blueprint("pages", __name__)
+
+# The page waits this long at most for this worker's queued uploads, so its list shows them.
+STORED_WAIT_SECONDS = 2.0
 
 
 def _image_models(ask_server: bool) -> tuple[list[str], str | None]:
@@ -33,7 +44,6 @@ def render_page(
     config = current_app.config
     # After a failure, do not wait on TF Serving again just to fill the picker.
     models, notice = _image_models(ask_server=error is None)
-    store = prediction_store()
     result = None
     if classification is not None:
         prediction = classification.prediction
@@ -47,7 +57,7 @@ def render_page(
             "latency_ms": prediction.latency_ms,
             "top": classification.top_classes(config["TOP_CLASSES"]),
             "image_data_url": "data:image/png;base64,"
-            + base64.b64encode(classification.image.preview_png).decode("ascii"),
+            + base64.b64encode(preview_png(classification.image)).decode("ascii"),
             "width": classification.image.width,
             "height": classification.image.height,
             "format": classification.image.format,
@@ -59,10 +69,21 @@ def render_page(
         notice=notice,
         error=error,
         result=result,
-        recent=store.recent(config["RECENT_SHOWN"]) if store is not None else [],
+        recent=_recent_predictions(config["RECENT_SHOWN"]),
         max_upload_mib=config["MAX_CONTENT_LENGTH"] / (1024 * 1024),
         accepted_formats=", ".join(ALLOWED_FORMATS),
     )
+
+
+def _recent_predictions(count: int) -> list[StoredPrediction]:
+    store, queue = prediction_store(), upload_queue()
+    if store is None:
+        return []
+    if queue is not None:
+        # Uploads are stored by a thread of their own: wait for this worker's, so an upload just made
+        # is listed (the JSON API never waits; only the page does).
+        queue.flush(STORED_WAIT_SECONDS)
+    return store.recent(count)
 
 
 def _error_page(status: int, message: str) -> tuple[str, int]:

@@ -1,0 +1,136 @@
+"""Uploads are stored off the request path: a bounded queue that never makes an answer wait, and that
+is written out completely when the worker stops gracefully."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+
+from tests.webapp.webtest_support import Digit, gunicorn_server, png_bytes, require_digits
+from tfserving_web.image_upload import CheckedImage, check_image
+from tfserving_web.model_server import Prediction
+from tfserving_web.prediction_store import PredictionStore
+from tfserving_web.upload_queue import UploadQueue
+
+PREDICTION = Prediction(model="digits", version=1, class_id=3, probabilities=[0.1] * 10, latency_ms=1.0)
+# The load test's senders stop at the first failure, and after this many requests at the latest.
+MAX_REQUESTS_PER_SENDER = 3000
+
+
+def stalled_writer(gate: Path) -> list[str]:
+    """The real upload writer, but one that reads nothing until `gate` exists (a stalled disk)."""
+    code = (
+        "import os, runpy, sys, time\n"
+        f"while not os.path.exists({str(gate)!r}):\n"
+        "    time.sleep(0.02)\n"
+        "sys.argv[0] = 'upload_writer'\n"
+        "runpy.run_module('tfserving_web.upload_writer', run_name='__main__')\n"
+    )
+    return [sys.executable, "-c", code]
+
+
+def image_of(side: int) -> CheckedImage:
+    return check_image(png_bytes(Image.effect_noise((side, side), 80)), max_pixels=side * side)
+
+
+def records(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.json"))
+
+
+def test_a_full_queue_never_makes_the_answer_wait(tmp_path: Path) -> None:
+    """The writer reads nothing: the pipe fills (1 MiB), then the queue (4); then uploads are refused
+    at once instead of waiting. Everything accepted is written once the writer reads again."""
+    store = PredictionStore(str(tmp_path / "uploads"), keep=1000)
+    gate = tmp_path / "gate"
+    uploads = UploadQueue(store, size=4, writer_command=[*stalled_writer(gate), str(store.folder), "1000"])
+    big = image_of(400)  # about 200 KB: a handful fill the pipe
+    accepted, slowest = 0, 0.0
+    for _ in range(40):
+        started = time.monotonic()
+        accepted += uploads.submit(big, PREDICTION) is not None
+        slowest = max(slowest, time.monotonic() - started)
+        time.sleep(0.005)
+    assert slowest < 0.1, f"a submit waited {slowest:.2f} s"
+    assert uploads.dropped == 40 - accepted > 0
+    gate.touch()
+    uploads.close()
+    assert len(records(store.folder)) == accepted
+
+
+def test_close_writes_everything_still_queued(tmp_path: Path) -> None:
+    store = PredictionStore(str(tmp_path / "uploads"), keep=1000)
+    uploads = UploadQueue(store, size=256)
+    image = image_of(28)
+    entries = [uploads.submit(image, PREDICTION) for _ in range(200)]
+    uploads.close()  # at once: most are still queued or in the pipe
+    assert [path.stem for path in records(store.folder)] == sorted(entry.id for entry in entries)
+    assert len(list(store.folder.glob("*.thumb.png"))) == 200
+    assert uploads.submit(image, PREDICTION) is None  # a closed queue takes nothing more
+
+
+def test_flush_waits_for_what_was_submitted(tmp_path: Path) -> None:
+    store = PredictionStore(str(tmp_path / "uploads"), keep=1000)
+    uploads = UploadQueue(store, size=256)
+    try:
+        for _ in range(10):
+            uploads.submit(image_of(28), PREDICTION)
+        assert uploads.flush(timeout=20)
+        assert len(records(store.folder)) == 10
+    finally:
+        uploads.close()
+
+
+@pytest.mark.slow
+def test_graceful_stop_under_load_loses_no_answered_upload(
+    tfserving, digits: list[Digit], tmp_path: Path
+) -> None:
+    """gunicorn SIGTERM (systemctl stop) while 6 clients send predictions: every prediction answered
+    200 has its upload stored once the workers have exited."""
+    require_digits(tfserving)
+    folder = tmp_path / "uploads"
+    env = {
+        "TFWEB_TFSERVING_REST_URL": tfserving.rest_url,
+        "TFWEB_INSTANCE_PATH": str(tmp_path / "state"),
+        "TFWEB_UPLOAD_FOLDER": str(folder),
+        "TFWEB_UPLOADS_KEPT": "100000",
+    }
+    answered = [0] * 6
+    failed_after_stop: list[str] = []
+
+    def keep_sending(number: int, url: str) -> None:
+        session = requests.Session()
+        for count in range(MAX_REQUESTS_PER_SENDER):
+            png = digits[count % len(digits)].png
+            try:
+                response = session.post(f"{url}/api/predict", files={"image": ("d.png", png)}, timeout=30)
+            except requests.RequestException as error:
+                failed_after_stop.append(repr(error))
+                return
+            if response.status_code != 200:
+                failed_after_stop.append(f"{response.status_code} {response.text[:200]}")
+                return
+            answered[number] += 1
+
+    log = tmp_path / "gunicorn.log"
+    with gunicorn_server(env, log, workers=2) as server:
+        senders = [threading.Thread(target=keep_sending, args=(n, server.url)) for n in range(6)]
+        for sender in senders:
+            sender.start()
+        time.sleep(2.0)
+        os.kill(server.pid, signal.SIGTERM)
+        server.process.wait(timeout=60)
+        for sender in senders:
+            sender.join(timeout=60)
+    stored = len(records(folder))
+    print(f"\nSIGTERM under load: {sum(answered)} answered 200, {stored} stored")
+    assert sum(answered) > 50
+    assert stored == sum(answered), log.read_text()[-3000:]
+    assert "not stored" not in log.read_text()

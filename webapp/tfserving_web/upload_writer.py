@@ -1,0 +1,41 @@
+"""The process that stores one web worker's uploads: `python -m tfserving_web.upload_writer FOLDER KEEP`.
+
+Started by the worker's UploadQueue, it reads uploads from its standard input (upload_queue.frame:
+a 4-byte length and a pickle of (record, upload bytes), sent only by that worker) and writes them with the
+PredictionStore, in the order received: files, thumbnail, record, pruning. It ends when its input
+ends, after writing everything received: the worker closes it when it stops, or the kernel does when
+the worker dies. Stop signals are ignored for that reason, so a stop never cuts a write short.
+
+A process, not a thread of the worker: each write is a dozen system calls, and a thread would need
+the worker's GIL back after every one of them, so it starved while requests ran and made them wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+
+from tfserving_web.prediction_store import PredictionStore
+from tfserving_web.upload_queue import read_frames
+
+log = logging.getLogger("tfserving_web.upload_writer")
+
+
+def main(argv: list[str] | None = None) -> int:
+    folder, keep = (argv if argv is not None else sys.argv[1:])[:2]
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    logging.basicConfig(format="tfserving-web upload writer: %(message)s")
+    store = PredictionStore(folder, keep=int(keep))
+    for entry, original in read_frames(sys.stdin.buffer):
+        try:
+            store.write(entry, original)
+        except OSError as error:
+            # A full or read-only disk: the user already has the answer; say it in the log.
+            log.warning("could not store upload %s in %s: %s", entry.id, folder, error)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
