@@ -72,6 +72,18 @@ lint: venv ## Static checks: ruff, yamllint, ansible-lint, syntax check
 up: host-packages venv models-if-missing ## Bring the whole stack up on the local box (site.yml)
 	scripts/stack-up
 
+.PHONY: fleet-up
+fleet-up: host-packages venv models-if-missing ## Boot the multi-host fleet (mirror, HAProxy, 2 TF Serving, web) and run site.yml
+	scripts/fleet-up
+
+.PHONY: fleet-down
+fleet-down: venv ## Remove the fleet's boxes and .box/fleet/
+	$(BIN)/tfstack-fleet destroy
+
+.PHONY: rolling-restart
+rolling-restart: venv ## Restart every TF Serving host of the fleet, one at a time behind HAProxy
+	$(BIN)/ansible-playbook -i .box/fleet/inventory.ini playbooks/rolling-update.yml -e rolling_update_restart=true
+
 .PHONY: models-rollout
 models-rollout: venv models-if-missing ## Roll out serving_model/ to the box with playbooks/models.yml
 	$(BIN)/ansible-playbook -i .box/inventory.ini playbooks/models.yml
