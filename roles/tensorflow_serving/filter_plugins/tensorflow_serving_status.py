@@ -50,7 +50,7 @@ def tensorflow_serving_load_errors(status_json: Any, expected_versions: list[Any
         detail = status.get("status") or {}
         if str(status.get("version")) in wanted and detail.get("error_code", "OK") != "OK":
             message = detail.get("error_message", "")
-            errors.append(f"version {status.get('version')}: {detail.get('error_code')} {message}")
+            errors.append(f"version {status.get('version')}: {detail.get('error_code')} {message}".rstrip())
     return errors
 
 
