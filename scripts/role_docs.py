@@ -118,10 +118,11 @@ def render(role: Path) -> str:
 
 
 def updated_readme(role: Path) -> tuple[str, str]:
-    """The README as it is and as it should be."""
-    readme = (role / "README.md").read_text()
+    """The README as it is and as it should be ("" when it has no place for the tables)."""
+    path = role / "README.md"
+    readme = path.read_text() if path.is_file() else ""
     if BEGIN not in readme or END not in readme:
-        raise SystemExit(f"role_docs: {role}/README.md lacks the lines\n{BEGIN}\n{END}")
+        return readme, ""
     head, rest = readme.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     return readme, f"{head}{BEGIN}\n{render(role)}\n{END}{tail}"
@@ -135,16 +136,20 @@ def main(argv: list[str] | None = None) -> int:
     roles = sorted(path.parent.parent for path in args.roles_dir.glob("*/meta/argument_specs.yml"))
     if not roles:
         parser.error(f"no roles with meta/argument_specs.yml under {args.roles_dir}")
-    stale = []
+    stale, unplaced = [], []
     for role in roles:
         current, wanted = updated_readme(role)
-        if current != wanted:
+        if not wanted:
+            unplaced.append(role / "README.md")
+        elif current != wanted:
             stale.append(role / "README.md")
             if not args.check:
                 (role / "README.md").write_text(wanted)
     for path in stale:
         print(f"{'stale' if args.check else 'rewrote'}: {path}")
-    return 1 if stale and args.check else 0
+    for path in unplaced:
+        print(f"role_docs: {path} is missing or lacks the lines\n  {BEGIN}\n  {END}", file=sys.stderr)
+    return 1 if unplaced or (stale and args.check) else 0
 
 
 if __name__ == "__main__":
