@@ -1,0 +1,7 @@
+"""tfstack-bench: what each serving path of tfserving-stack costs, in one interleaved run.
+
+One module per job: `cli` (the command), `stack` (a stand-in and gunicorn it starts on loopback),
+`inputs` (the images sent), `paths` (one request over each path), `load` (closed-loop clients and the
+interleaved schedule), `coldstart` (first request to a new version, rollout time), `summary`
+(percentiles and ratios), `machine` (what it ran on), `report` (Markdown and JSON), `plots` (PNG).
+"""

@@ -1,0 +1,329 @@
+"""tfstack-bench: latency and throughput of every serving path in one interleaved run, cold start and
+rollout time, written to <output>/report.md (+ PNG plots and results.json)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tfstack_bench import coldstart, inputs, load, machine, plots, report, summary
+from tfstack_bench.arguments import build_parser
+from tfstack_bench.paths import (
+    DirectGrpc,
+    InProcessFloor,
+    RequestFailed,
+    ServingPath,
+    direct_rest,
+    latest_version_dir,
+    web_front_end,
+)
+from tfstack_bench.stack import OwnStack, StackError, WebVariant
+
+NETNS_VARIABLE = "TFSTACK_BENCH_IN_NETNS"
+IMAGE_COUNT = 16
+WARMUP_REQUESTS = 300
+WARMUP_SECONDS = 1.0
+
+
+class Progress:
+    """One line per step, with the time since the start, flushed at once (make shows it live)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f}s] {message}", flush=True)
+
+
+def _reexec_in_network_namespace(argv: list[str], progress: Progress) -> None:
+    """Run this same command in a new network namespace that has only loopback: the stand-in listens
+    on all interfaces, as TF Serving does, and must not be reachable from anywhere else."""
+    unshare, ip = shutil.which("unshare"), shutil.which("ip")
+    if os.geteuid() != 0 or not unshare or not ip:
+        progress(
+            "note: not root or no unshare/ip: the stand-in listens on all interfaces of this machine "
+            "for the run (--no-netns silences this)"
+        )
+        return
+    progress("running in a private network namespace (loopback only)")
+    command = [sys.executable, "-m", "tfstack_bench", *argv]
+    script = f'"{ip}" link set lo up && exec "$@"'
+    environment = {**os.environ, NETNS_VARIABLE: "1"}
+    os.execve(unshare, [unshare, "--net", "--", "/bin/sh", "-c", script, "sh", *command], environment)
+
+
+@dataclass
+class Setup:
+    """The paths to measure and what the report says about the stack behind them."""
+
+    paths: list[ServingPath] = field(default_factory=list)
+    stack: dict[str, Any] = field(default_factory=dict)
+    headline_web: str = "web"  # the web path the issue's targets are checked on
+
+
+def _deployment_defaults() -> tuple[str, tuple[int, int]]:
+    """The web front end's default transport and gunicorn workers x threads."""
+    from tfserving_web import settings
+
+    conf = importlib.import_module("tfserving_web.gunicorn_conf")
+    return settings.DEFAULTS["TFSERVING_TRANSPORT"], (conf.workers, conf.threads)
+
+
+def _given_paths(arguments: argparse.Namespace, images: list[bytes], setup: Setup) -> None:
+    if arguments.rest_url:
+        setup.paths.append(direct_rest(arguments.rest_url, arguments.model, images))
+    if arguments.grpc_target:
+        setup.paths.append(DirectGrpc(arguments.grpc_target, arguments.model, images))
+    if arguments.web_url:
+        description = f"web front end at {arguments.web_url}"
+        setup.paths.append(web_front_end(arguments.web_url, images, "web", description))
+    setup.stack.update(mode="given URLs", rest_url=arguments.rest_url, grpc_target=arguments.grpc_target)
+
+
+def _own_paths(
+    arguments: argparse.Namespace,
+    images: list[bytes],
+    setup: Setup,
+    running: ExitStack,
+    workdir: Path,
+    progress: Progress,
+) -> None:
+    transport, shape = _deployment_defaults()
+    shapes = arguments.web_shapes or [shape]
+    variants = [WebVariant(name, *each) for name in arguments.web_transports for each in shapes]
+    stack = running.enter_context(
+        OwnStack(workdir, arguments.model, arguments.model_base, variants, arguments.web_source, progress)
+    )
+    assert stack.standin is not None
+    setup.paths.append(direct_rest(stack.standin.rest_url, arguments.model, images))
+    setup.paths.append(DirectGrpc(stack.standin.grpc_target, arguments.model, images))
+    web = []
+    for name, server in stack.web.items():
+        variant = server.variant
+        description = (
+            f"web front end POST /api/predict (multipart), gunicorn {variant.workers}x{variant.threads}, "
+            f"{variant.transport} to TF Serving"
+        )
+        setup.paths.append(web_front_end(server.url, images, name, description))
+        web.append(
+            {
+                "path": name,
+                "transport": variant.transport,
+                "workers": variant.workers,
+                "threads": variant.threads,
+            }
+        )
+    setup.stack.update(
+        mode="own",
+        rest_url=stack.standin.rest_url,
+        grpc_target=stack.standin.grpc_target,
+        network_namespace=os.environ.get(NETNS_VARIABLE) == "1",
+        web=web,
+        web_source=str(arguments.web_source) if arguments.web_source else None,
+        default_transport=transport,
+        default_shape=f"{shape[0]}x{shape[1]}",
+    )
+    headline = WebVariant(transport, *shape).name(with_shape=len(shapes) > 1)
+    setup.headline_web = headline if headline in stack.web else next(iter(stack.web))
+
+
+def _start(
+    arguments: argparse.Namespace, images: list[bytes], running: ExitStack, workdir: Path, progress: Progress
+) -> Setup:
+    """Start what has to run (the own stack) and open every path; `running` stops it all."""
+    setup = Setup()
+    if not arguments.no_floor:
+        setup.paths.append(InProcessFloor(arguments.model_base, images))
+    if arguments.given:
+        _given_paths(arguments, images, setup)
+    else:
+        _own_paths(arguments, images, setup, running, workdir, progress)
+    if arguments.lb_url:
+        description = f"web front end through the load balancer at {arguments.lb_url}"
+        setup.paths.append(web_front_end(arguments.lb_url, images, "lb", description))
+    for path in setup.paths:
+        progress(f"opening path {path.name}: {path.description}")
+        path.open()
+        running.callback(path.close)
+    return setup
+
+
+def _warm_up(paths: list[ServingPath], levels: list[int], progress: Progress) -> None:
+    """Connections, caches and TF's first-call work happen here, not in the first measured cell."""
+    for path in paths:
+        for clients in (1, max(levels)):
+            plan = load.CellPlan(0, clients, path.name)
+            result = load.run_cell(path, plan, WARMUP_REQUESTS, WARMUP_SECONDS)
+            if result.errors:
+                raise RequestFailed(f"{path.name} failed while warming up: {result.first_error}")
+        progress(f"warmed up {path.name}")
+
+
+def _measure(
+    paths: list[ServingPath], arguments: argparse.Namespace, progress: Progress
+) -> list[load.CellResult]:
+    by_name = {path.name: path for path in paths}
+    plan = load.interleaved_schedule(list(by_name), arguments.levels, arguments.rounds, arguments.seed)
+    cells = []
+    for number, cell_plan in enumerate(plan, start=1):
+        result = load.run_cell(
+            by_name[cell_plan.path], cell_plan, arguments.cell_requests, arguments.cell_seconds
+        )
+        cells.append(result)
+        p50 = summary.percentile(sorted(result.latencies_ms), 50)
+        failed = f", {result.errors} FAILED ({result.first_error})" if result.errors else ""
+        where = f"[{number:3d}/{len(plan)}] round {cell_plan.round}/{arguments.rounds}"
+        progress(
+            f"{where} {cell_plan.clients:2d} clients {cell_plan.path:<12} {result.completed:5d} req  "
+            f"p50 {p50:7.2f} ms  {result.throughput:7.1f} req/s{failed}"
+        )
+    return cells
+
+
+def _cells_json(cells: list[load.CellResult], raw: bool) -> list[dict]:
+    rows = []
+    for cell in cells:
+        ordered = sorted(cell.latencies_ms)
+        row = {
+            "round": cell.round,
+            "clients": cell.clients,
+            "path": cell.path,
+            "completed": cell.completed,
+            "errors": cell.errors,
+            "first_error": cell.first_error,
+            "elapsed_s": round(cell.elapsed_s, 4),
+            "throughput": round(cell.throughput, 2),
+            **{f"p{q}_ms": round(summary.percentile(ordered, q), 3) for q in (50, 95, 99)},
+        }
+        if raw:
+            row["latencies_ms"] = [round(value, 3) for value in cell.latencies_ms]
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class Measured:
+    started: datetime.datetime
+    machine: dict[str, Any]
+    setup: Setup
+    cells: list[load.CellResult]
+    trials: list[coldstart.Trial]
+
+
+def _write_report(
+    arguments: argparse.Namespace, argv: list[str], measured: Measured, progress: Progress
+) -> None:
+    finished = datetime.datetime.now().astimezone()
+    measured.machine["load_average_at_end"] = machine.load_average()
+    rows = summary.summarize(measured.cells)
+    path_order = [path.name for path in measured.setup.paths]
+    has_rest = "rest" in path_order
+    web_paths = [name for name in path_order if name.startswith("web") or name == "lb"]
+    verdicts = [summary.verdict(rows, name) for name in web_paths] if has_rest else []
+    headline = next((v for v in verdicts if v.web_path == measured.setup.headline_web), None)
+    cold = summary.coldstart_summary(measured.trials)
+    output: Path = arguments.output
+    output.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "latency": plots.latency_plot(rows, path_order, output / "latency.png").name,
+        "throughput": plots.throughput_plot(rows, path_order, output / "throughput.png").name,
+    }
+    if cold:
+        figures["coldstart"] = plots.coldstart_plot(cold, output / "coldstart.png").name
+    results = {
+        "started": measured.started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "duration_s": round((finished - measured.started).total_seconds(), 1),
+        "command": " ".join(["tfstack-bench", *argv]),
+        "machine": measured.machine,
+        "settings": {
+            "levels": arguments.levels,
+            "rounds": arguments.rounds,
+            "cell_seconds": arguments.cell_seconds,
+            "cell_requests": arguments.cell_requests,
+            "seed": arguments.seed,
+            "images": f"{IMAGE_COUNT} held-out digits, {inputs.SIDE}x{inputs.SIDE} PNG",
+            "coldstart_repeats": arguments.coldstart_repeats,
+        },
+        "stack": measured.setup.stack,
+        "paths": [{"name": path.name, "description": path.description} for path in measured.setup.paths],
+        "summary": [row.as_dict() for row in rows],
+        "verdicts": [v.as_dict() for v in verdicts],
+        "headline": headline.as_dict() if headline else None,
+        "coldstart": {
+            "summary": [c.as_dict() for c in cold],
+            "trials": [vars(t) for t in measured.trials],
+            "warm_requests": coldstart.WARM_REQUESTS,
+        },
+        "figures": figures,
+        "cells": _cells_json(measured.cells, arguments.raw_latencies),
+    }
+    context = {
+        **results,
+        "rows": rows,
+        "path_order": path_order,
+        "limits": {"p50": summary.P50_RATIO_LIMIT, "throughput": summary.THROUGHPUT_RATIO_FLOOR},
+        "p50_level": summary.P50_LEVEL,
+        "throughput_level": summary.THROUGHPUT_LEVEL,
+    }
+    json_path = report.write_json(output, results)
+    report_path = report.write_report(output, arguments.templates, context)
+    progress(f"wrote {report_path}, {json_path} and {', '.join(figures.values())}")
+    for v in verdicts:
+        p50, throughput = summary.ratio_text(v.p50_ratio), summary.ratio_text(v.throughput_ratio)
+        progress(
+            f"{v.web_path}: p50 {p50} x REST (target <= {summary.P50_RATIO_LIMIT}), throughput at "
+            f"{summary.THROUGHPUT_LEVEL} clients {throughput} x REST "
+            f"(target >= {summary.THROUGHPUT_RATIO_FLOOR})"
+        )
+
+
+def run(arguments: argparse.Namespace, argv: list[str], progress: Progress) -> None:
+    arguments.given = any((arguments.rest_url, arguments.grpc_target, arguments.web_url))
+    if not arguments.given and not arguments.no_netns and os.environ.get(NETNS_VARIABLE) != "1":
+        _reexec_in_network_namespace(argv, progress)  # returns only when it cannot
+    started = datetime.datetime.now().astimezone()
+    description = machine.describe(report.REPOSITORY)
+    progress(f"machine: {description['cpu']}, {description['cores']} cores, {description['memory_gib']} GiB")
+    images = inputs.digit_pngs(IMAGE_COUNT)
+    workdir = Path(tempfile.mkdtemp(prefix="tfstack-bench-"))
+    try:
+        with ExitStack() as running:
+            setup = _start(arguments, images, running, workdir, progress)
+            _warm_up(setup.paths, arguments.levels, progress)
+            cells = _measure(setup.paths, arguments, progress)
+        trials = []
+        if arguments.coldstart_repeats > 0:
+            source = latest_version_dir(arguments.model_base)
+            trials = coldstart.measure(
+                workdir / "coldstart", source, images[0], arguments.coldstart_repeats, progress
+            )
+    except BaseException:
+        progress(f"the logs of the servers are kept in {workdir}")
+        raise
+    shutil.rmtree(workdir, ignore_errors=True)
+    _write_report(arguments, argv, Measured(started, description, setup, cells, trials), progress)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    arguments = build_parser().parse_args(argv)
+    progress = Progress()
+    try:
+        run(arguments, argv, progress)
+    except (StackError, RequestFailed, report.ReportError, FileNotFoundError, RuntimeError) as error:
+        print(f"tfstack-bench: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("tfstack-bench: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,146 @@
+"""From raw latencies to what the report says: percentiles and throughput per path and concurrency,
+pooled over the rounds; the ratios of the issue's "done when"; the cold start medians."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass
+
+from tfstack_bench.coldstart import Trial
+from tfstack_bench.load import CellResult
+
+# The issue's targets: the web front end against a direct REST call to TF Serving.
+P50_RATIO_LIMIT = 1.6  # web p50 <= 1.6 x REST p50, one client
+THROUGHPUT_RATIO_FLOOR = 0.5  # web throughput >= 0.5 x REST, 8 clients
+P50_LEVEL = 1
+THROUGHPUT_LEVEL = 8
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default), on sorted values."""
+    if not ordered:
+        return math.nan
+    position = (len(ordered) - 1) * q / 100
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass(frozen=True)
+class PathLevel:
+    path: str
+    clients: int
+    requests: int
+    errors: int
+    p50_ms: float
+    p90_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    mean_ms: float
+    throughput: float  # completed requests per second, over all rounds' time
+    throughput_per_round: list[float]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarize(cells: list[CellResult]) -> list[PathLevel]:
+    groups: dict[tuple[str, int], list[CellResult]] = {}
+    for cell in cells:
+        groups.setdefault((cell.path, cell.clients), []).append(cell)
+    rows = []
+    for (path, clients), group in groups.items():
+        ordered = sorted(latency for cell in group for latency in cell.latencies_ms)
+        elapsed = sum(cell.elapsed_s for cell in group)
+        rows.append(
+            PathLevel(
+                path=path,
+                clients=clients,
+                requests=len(ordered),
+                errors=sum(cell.errors for cell in group),
+                p50_ms=percentile(ordered, 50),
+                p90_ms=percentile(ordered, 90),
+                p95_ms=percentile(ordered, 95),
+                p99_ms=percentile(ordered, 99),
+                max_ms=ordered[-1] if ordered else math.nan,
+                mean_ms=statistics.fmean(ordered) if ordered else math.nan,
+                throughput=len(ordered) / elapsed if elapsed > 0 else 0.0,
+                throughput_per_round=[cell.throughput for cell in sorted(group, key=lambda c: c.round)],
+            )
+        )
+    return sorted(rows, key=lambda row: (row.path, row.clients))
+
+
+def lookup(rows: list[PathLevel], path: str, clients: int) -> PathLevel | None:
+    return next((row for row in rows if row.path == path and row.clients == clients), None)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The issue's two conditions for one web path against direct REST."""
+
+    web_path: str
+    p50_ratio: float | None
+    throughput_ratio: float | None
+
+    @property
+    def p50_ok(self) -> bool:
+        return self.p50_ratio is not None and self.p50_ratio <= P50_RATIO_LIMIT
+
+    @property
+    def throughput_ok(self) -> bool:
+        return self.throughput_ratio is not None and self.throughput_ratio >= THROUGHPUT_RATIO_FLOOR
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "p50_ok": self.p50_ok, "throughput_ok": self.throughput_ok}
+
+
+def verdict(rows: list[PathLevel], web_path: str, rest_path: str = "rest") -> Verdict:
+    web_one, rest_one = lookup(rows, web_path, P50_LEVEL), lookup(rows, rest_path, P50_LEVEL)
+    web_many, rest_many = lookup(rows, web_path, THROUGHPUT_LEVEL), lookup(rows, rest_path, THROUGHPUT_LEVEL)
+    p50_ratio = web_one.p50_ms / rest_one.p50_ms if web_one and rest_one and rest_one.p50_ms > 0 else None
+    throughput_ratio = (
+        web_many.throughput / rest_many.throughput
+        if web_many and rest_many and rest_many.throughput
+        else None
+    )
+    return Verdict(web_path, p50_ratio, throughput_ratio)
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    kind: str
+    trials: int
+    rollout_s: float  # medians over the trials
+    first_ms: float
+    warm_ms: float
+
+    @property
+    def first_over_warm(self) -> float:
+        return self.first_ms / self.warm_ms if self.warm_ms > 0 else math.nan
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "first_over_warm": self.first_over_warm}
+
+
+def coldstart_summary(trials: list[Trial]) -> list[ColdStart]:
+    kinds = dict.fromkeys(trial.kind for trial in trials)
+    summary = []
+    for kind in kinds:
+        of_kind = [trial for trial in trials if trial.kind == kind]
+        summary.append(
+            ColdStart(
+                kind=kind,
+                trials=len(of_kind),
+                rollout_s=statistics.median(trial.rollout_s for trial in of_kind),
+                first_ms=statistics.median(trial.first_ms for trial in of_kind),
+                warm_ms=statistics.median(trial.warm_p50_ms for trial in of_kind),
+            )
+        )
+    return summary
+
+
+def ratio_text(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.2f}"

@@ -1,0 +1,81 @@
+"""tfstack-bench (make bench) in miniature: its whole code path with tiny counts, so the benchmark
+keeps working without being part of every test run. The real run is `make bench`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tfstack_bench import load, summary
+
+from tests.support.paths import SERVING_MODEL_DIR
+
+BENCH = Path(sys.executable).parent / "tfstack-bench"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_interleaved_schedule_runs_every_path_once_per_level_and_round_in_changing_orders() -> None:
+    plan = load.interleaved_schedule(["a", "b", "c", "d"], [1, 8], rounds=3, seed=1)
+    assert len(plan) == 4 * 2 * 3
+    for round_number in (1, 2, 3):
+        for clients in (1, 8):
+            cell = [p.path for p in plan if p.round == round_number and p.clients == clients]
+            assert sorted(cell) == ["a", "b", "c", "d"]
+    orders = {tuple(p.path for p in plan[i : i + 4]) for i in range(0, len(plan), 4)}
+    assert len(orders) > 1
+
+
+def test_percentiles_interpolate_like_numpy() -> None:
+    assert summary.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert summary.percentile([1.0, 2.0, 3.0, 4.0], 95) == pytest.approx(3.85)
+    assert summary.percentile([7.0], 99) == 7.0
+
+
+def test_help_and_bad_input() -> None:
+    helped = subprocess.run([str(BENCH), "--help"], capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0
+    assert "--lb-url" in helped.stdout and "--web-url" in helped.stdout
+    bad = subprocess.run([str(BENCH), "--levels", "one,two"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_a_tiny_run_writes_the_report_plots_and_numbers(tmp_path: Path) -> None:
+    if not any(child.name.isdigit() for child in (SERVING_MODEL_DIR / "digits").iterdir()):
+        pytest.fail("serving_model/digits is missing: run `make models-if-missing`")
+    output = tmp_path / "results"
+    command = [
+        str(BENCH),
+        "--levels=1,2",
+        "--rounds=1",
+        "--cell-seconds=0.2",
+        "--cell-requests=20",
+        "--coldstart-repeats=1",
+        f"--output={output}",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "[ 10/10]" in result.stdout  # one progress line per burst: 5 paths x 2 levels
+    results = json.loads((output / "results.json").read_text())
+    paths = [path["name"] for path in results["paths"]]
+    assert paths == ["in-process", "rest", "grpc", "web-rest", "web-grpc"]
+    rows = {(row["path"], row["clients"]): row for row in results["summary"]}
+    assert set(rows) == {(path, clients) for path in paths for clients in (1, 2)}
+    assert all(row["errors"] == 0 and row["requests"] > 0 and row["p50_ms"] > 0 for row in rows.values())
+    assert results["headline"]["web_path"] == "web-rest"
+    assert {c["kind"] for c in results["coldstart"]["summary"]} == {
+        "with warmup records",
+        "without warmup records",
+    }
+    assert results["machine"]["cores"] >= 1
+    report = (output / "report.md").read_text()
+    for path in paths:
+        assert f"`{path}`" in report
+    assert "## Cold start and rollout" in report
+    for figure in ("latency.png", "throughput.png", "coldstart.png"):
+        assert (output / figure).read_bytes().startswith(PNG_SIGNATURE)
+        assert f"]({figure})" in report
