@@ -2,9 +2,17 @@
 
 Everything the deployment varies comes from the environment (systemd EnvironmentFile):
   TFWEB_BIND     listen address, default 0.0.0.0:8080
-  TFWEB_WORKERS  worker processes, default 2
+  TFWEB_WORKERS  worker processes, default one per core this process may run on
   TFWEB_THREADS  threads per worker, default 4 (a request mostly waits on TF Serving)
 plus the app's own TFWEB_* settings, read here too so the worker timeout follows the client timeouts.
+
+Workers x threads were chosen with tfstack-bench (gRPC transport, stand-in on the same machine,
+requests per second with 8 / 16 concurrent clients, 2026-12-01):
+  2 cores: 1x8 568/527, 2x4 550/587, 2x8 476/456, 4x2 441/435, 2x2 409/476
+  1 core (taskset): 1x4 386/368, 1x8 395/387, 1x2 246/237, 2x4 322/316
+More workers than cores lose (each one's GIL-bound Python competes with TF Serving for the cores),
+fewer than 4 threads leave a worker idle while its requests wait on TF Serving, and 8 threads gain
+nothing over 4. Hence one worker per core, 4 threads each.
 Runs in the foreground (never daemon mode) so systemd supervises it; with Type=notify gunicorn tells
 systemd it is ready through NOTIFY_SOCKET by itself.
 """
@@ -24,7 +32,7 @@ wsgi_app = "tfserving_web:create_app()"
 # Several addresses may be given, comma-separated.
 bind = [address.strip() for address in os.environ.get("TFWEB_BIND", "0.0.0.0:8080").split(",")]
 bind = [address for address in bind if address]
-workers = int(os.environ.get("TFWEB_WORKERS", "2"))
+workers = int(os.environ.get("TFWEB_WORKERS", str(len(os.sched_getaffinity(0)))))
 worker_class = "gthread"
 threads = int(os.environ.get("TFWEB_THREADS", "4"))
 # Longer than the longest wait on TF Serving (see settings.gunicorn_timeout), so a slow or stopped
