@@ -71,12 +71,10 @@ class Setup:
     headline_web: str = "web"  # the web path the issue's targets are checked on
 
 
-def _deployment_defaults() -> tuple[str, tuple[int, int]]:
-    """The web front end's default transport and gunicorn workers x threads."""
-    from tfserving_web import settings
-
+def _default_shape() -> tuple[int, int]:
+    """gunicorn workers x threads as the deployment's config module sets them on this machine."""
     conf = importlib.import_module("tfserving_web.gunicorn_conf")
-    return settings.DEFAULTS["TFSERVING_TRANSPORT"], (conf.workers, conf.threads)
+    return conf.workers, conf.threads
 
 
 def _given_paths(arguments: argparse.Namespace, images: list[bytes], setup: Setup) -> None:
@@ -98,7 +96,7 @@ def _own_paths(
     workdir: Path,
     progress: Progress,
 ) -> None:
-    transport, shape = _deployment_defaults()
+    transport, shape = arguments.web_transports[0], _default_shape()
     shapes = arguments.web_shapes or [shape]
     variants = [WebVariant(name, *each) for name in arguments.web_transports for each in shapes]
     stack = running.enter_context(
@@ -130,7 +128,7 @@ def _own_paths(
         network_namespace=os.environ.get(NETNS_VARIABLE) == "1",
         web=web,
         web_source=str(arguments.web_source) if arguments.web_source else None,
-        default_transport=transport,
+        headline_transport=transport,
         default_shape=f"{shape[0]}x{shape[1]}",
     )
     headline = WebVariant(transport, *shape).name(with_shape=len(shapes) > 1)

@@ -62,11 +62,11 @@ def test_a_tiny_run_writes_the_report_plots_and_numbers(tmp_path: Path) -> None:
     assert "[ 10/10]" in result.stdout  # one progress line per burst: 5 paths x 2 levels
     results = json.loads((output / "results.json").read_text())
     paths = [path["name"] for path in results["paths"]]
-    assert paths == ["in-process", "rest", "grpc", "web-rest", "web-grpc"]
+    assert paths == ["in-process", "rest", "grpc", "web-grpc", "web-rest"]
     rows = {(row["path"], row["clients"]): row for row in results["summary"]}
     assert set(rows) == {(path, clients) for path in paths for clients in (1, 2)}
     assert all(row["errors"] == 0 and row["requests"] > 0 and row["p50_ms"] > 0 for row in rows.values())
-    assert results["headline"]["web_path"] == "web-rest"
+    assert results["headline"]["web_path"] == "web-grpc"
     assert {c["kind"] for c in results["coldstart"]["summary"]} == {
         "with warmup records",
         "without warmup records",
