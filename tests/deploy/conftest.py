@@ -1,70 +1,85 @@
 """Fixtures for the deployment tests: the local box, provisioned by site.yml from the stand-in repository.
 
-The first test that asks for `converged_box` brings the box up (scripts/box up), serves the stand-in
-apt repository (scripts/standin-repo) and runs `ansible-playbook site.yml` against the box, the same
-path `make up` takes. Later tests reuse that box; the files are numbered to run in order, since the
-rollout and crash tests change what the box serves (and put it back).
+The first test that needs the box brings it up (tfstack-box up), serves the stand-in apt repository
+(tfstack-standin-repo) and runs `ansible-playbook site.yml` against it, the same path `make up` takes
+(with webapp_source_dir pointing at a snapshot of webapp/, see deploy_vars).
+The tests share that box but not an order: each asks for `converged_box`, which waits until both
+services serve before the test starts, and a test that changes the box puts it back in its own
+fixture's teardown (models.yml, site.yml, a restart), so any test can run alone or after any other.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import os
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from deploy_support import (
+
+from model_export.dataset import encode_png, load_digits_split
+from tests.deploy.deploy_support import (
     BOX_HOST,
     BOX_INVENTORY,
     BOX_SSH_PORT,
     DEV_BOX,
-    REPO_ROOT,
     PlaybookRun,
     Provisioner,
-    run_script,
+    command_succeeds,
+    run_command,
+    wait_until_serving,
 )
+from tests.support.paths import REPO_ROOT, VENV_BIN
 
 
 @pytest.fixture(scope="session")
-def standin_repo_vars(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Serve the local signed stand-in repository and return an extra-vars file pointing the role at it.
+def standin_repo_vars() -> Iterator[dict]:
+    """Serve the local signed stand-in repository; the role variables that point at it.
     A server that was already running (`make up`'s) is left running afterwards."""
-    repo_script = str(REPO_ROOT / "scripts/standin-repo")
-    was_serving = subprocess.run([repo_script, "status"], capture_output=True, check=False)
-    run_script("scripts/standin-repo", "build")
-    run_script("scripts/standin-repo", "serve")
-    settings = json.loads(run_script("scripts/standin-repo", "ansible-vars").stdout)
-    path = tmp_path_factory.mktemp("deploy") / "standin-repo.json"
-    path.write_text(json.dumps(settings))
-    yield path
-    if was_serving.returncode != 0:
-        run_script("scripts/standin-repo", "stop")
+    was_serving = command_succeeds("tfstack-standin-repo", "status")
+    run_command("tfstack-standin-repo", "build")
+    run_command("tfstack-standin-repo", "serve")
+    yield json.loads(run_command("tfstack-standin-repo", "ansible-vars").stdout)
+    if not was_serving:
+        run_command("tfstack-standin-repo", "stop")
+
+
+@pytest.fixture(scope="session")
+def deploy_vars(tmp_path_factory: pytest.TempPathFactory, standin_repo_vars: dict) -> Path:
+    """Extra vars of every run: the stand-in repository, and the web front end's source as it was when
+    the session began. Others edit webapp/ in the same checkout; a snapshot keeps one code under test,
+    so "a second run changes nothing" is about the roles, not about an edit made meanwhile."""
+    folder = tmp_path_factory.mktemp("deploy")
+    source = folder / "webapp"
+    shutil.copytree(
+        REPO_ROOT / "webapp", source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    )
+    path = folder / "deploy-vars.json"
+    path.write_text(json.dumps({**standin_repo_vars, "webapp_source_dir": str(source)}))
+    return path
 
 
 @pytest.fixture(scope="session")
 def box() -> Iterator[Path]:
-    box_script = str(REPO_ROOT / "scripts/box")
-    dev_box = subprocess.run([box_script, "status", "--name", DEV_BOX], capture_output=True, check=False)
-    if dev_box.returncode == 0:
+    if command_succeeds("tfstack-box", "status", "--name", DEV_BOX):
         print(f"\npowering off the box {DEV_BOX} (files kept) so the test box can use its ports")
-        run_script("scripts/box", "down", "--name", DEV_BOX)
-    run_script("scripts/box", "destroy", "--name", BOX_HOST)
-    run_script("scripts/box", "up", "--name", BOX_HOST, "--ssh-port", str(BOX_SSH_PORT))
+        run_command("tfstack-box", "down", "--name", DEV_BOX)
+    run_command("tfstack-box", "destroy", "--name", BOX_HOST)
+    run_command("tfstack-box", "up", "--name", BOX_HOST, "--ssh-port", str(BOX_SSH_PORT))
     yield BOX_INVENTORY
-    run_script("scripts/box", "destroy", "--name", BOX_HOST)
+    run_command("tfstack-box", "destroy", "--name", BOX_HOST)
 
 
 @pytest.fixture(scope="session")
-def provisioner(box: Path, standin_repo_vars: Path) -> Provisioner:
-    return Provisioner(standin_repo_vars)
+def provisioner(box: Path, deploy_vars: Path) -> Provisioner:
+    return Provisioner(deploy_vars)
 
 
 @pytest.fixture(scope="session")
 def first_run(provisioner: Provisioner) -> PlaybookRun:
-    """site.yml on the box, as `make up` runs it."""
+    """site.yml on the fresh box, as `make up` runs it: whichever test needs the box first triggers it."""
     started = time.monotonic()
     run = provisioner.run("site.yml")
     print(f"\nsite.yml first run: {time.monotonic() - started:.1f} s, recap {run.recap}")
@@ -72,25 +87,25 @@ def first_run(provisioner: Provisioner) -> PlaybookRun:
     return run
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def converged_box(first_run: PlaybookRun, provisioner: Provisioner) -> Provisioner:
+    """The box as site.yml leaves it, serving: checked before each test, whatever ran before it."""
+    wait_until_serving()
     return provisioner
 
 
 @pytest.fixture(scope="session")
-def host(converged_box: Provisioner):  # -> testinfra.host.Host
+def host(first_run: PlaybookRun):  # -> testinfra.host.Host
     import testinfra
 
+    # testinfra's ansible backend runs `ansible-inventory` from PATH: make it this environment's.
+    if str(VENV_BIN) not in os.environ["PATH"].split(os.pathsep):
+        os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"
     return testinfra.get_host(f"ansible://{BOX_HOST}?ansible_inventory={BOX_INVENTORY}")
 
 
 @pytest.fixture(scope="session")
-def digit_pngs() -> Iterator[Sequence[tuple[bytes, int]]]:
-    """Held-out digits (never trained on) as PNG bytes with their labels."""
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    try:
-        from model_export.dataset import encode_png, load_digits_split
-    finally:
-        sys.path.remove(str(REPO_ROOT / "scripts"))
+def digit_pngs() -> Sequence[tuple[bytes, int]]:
+    """Held-out digits (never trained on) as PNG bytes with their labels, from the model package's split."""
     split = load_digits_split()
-    yield [(encode_png(split.test_pixels[i]), int(split.test_labels[i])) for i in range(40)]
+    return [(encode_png(split.test_pixels[i]), int(split.test_labels[i])) for i in range(40)]

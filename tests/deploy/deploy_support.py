@@ -1,23 +1,18 @@
-"""Helpers of the deployment tests: run playbooks against the box, read the box's state."""
+"""Helpers of the deployment tests: run playbooks and the project's commands, read the box's state."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import requests
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
-# testinfra's ansible backend runs `ansible-inventory` from PATH: make it this environment's.
-if str(VENV_BIN) not in os.environ["PATH"].split(os.pathsep):
-    os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"
+from tests.support.paths import REPO_ROOT, VENV_BIN
+from tests.support.waiting import wait_for
+
 # A box of their own, created fresh for each run and destroyed after it, so the tests start from a
 # clean machine and leave `make up`'s box (tfstack, ssh 2222) alone apart from powering it off: the
 # boxes share the host's network, so only one can hold ports 8500, 8501 and 8080 at a time.
@@ -30,6 +25,11 @@ BOX_INVENTORY = REPO_ROOT / ".box" / BOX_HOST / "inventory.ini"
 REST_URL = "http://127.0.0.1:8501"
 GRPC_TARGET = "127.0.0.1:8500"
 WEB_URL = "http://127.0.0.1:8080"
+SERVER_UNIT = "tfserving.service"
+WEB_UNIT = "tfserving-web.service"
+MODELS = ("digits", "half_plus_two")
+# What polling the box's services may meet while they (re)start.
+NOT_YET = (requests.RequestException, KeyError, ValueError)
 
 RECAP = re.compile(
     r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
@@ -83,14 +83,33 @@ class Provisioner:
         )
         return PlaybookRun(completed.returncode, completed.stdout + completed.stderr)
 
+    def converge(self, playbook: str = "site.yml", *args: str) -> PlaybookRun:
+        """A run that must succeed: how a test puts back what it changed."""
+        run = self.run(playbook, *args)
+        assert run.returncode == 0, run.output[-4000:]
+        return run
 
-def run_script(*argv: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+
+def run_command(command: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    """One of the project's console scripts (tfstack-box, tfstack-standin-repo); fails the test on error."""
     completed = subprocess.run(
-        [str(REPO_ROOT / argv[0]), *argv[1:]], cwd=REPO_ROOT, capture_output=True, text=True,
+        [str(VENV_BIN / command), *args], cwd=REPO_ROOT, capture_output=True, text=True,
         timeout=timeout, check=False,
     )  # fmt: skip
-    assert completed.returncode == 0, f"{' '.join(argv)} failed:\n{completed.stdout}\n{completed.stderr}"
+    assert completed.returncode == 0, (
+        f"{command} {' '.join(args)} failed:\n{completed.stdout}\n{completed.stderr}"
+    )
     return completed
+
+
+def command_succeeds(command: str, *args: str) -> bool:
+    """Whether a status-style command exits 0 (tfstack-box status, tfstack-standin-repo status)."""
+    return (
+        subprocess.run(
+            [str(VENV_BIN / command), *args], cwd=REPO_ROOT, capture_output=True, check=False
+        ).returncode
+        == 0
+    )
 
 
 def box_shell(host, command: str) -> str:
@@ -100,7 +119,7 @@ def box_shell(host, command: str) -> str:
     return result.stdout
 
 
-def main_pid(host, unit: str) -> int:
+def main_pid(host, unit: str = SERVER_UNIT) -> int:
     return int(box_shell(host, f"systemctl show --property=MainPID --value {unit}").strip())
 
 
@@ -111,18 +130,21 @@ def model_status(name: str) -> list[dict]:
 
 
 def models_available(*names: str) -> bool:
-    """Every version the server reports for these models is AVAILABLE."""
+    """Every version the server reports for these models is AVAILABLE. Meant for right after a start:
+    a server reports the versions it has unloaded since (as END) for the rest of its life."""
     return all(status["state"] == "AVAILABLE" for name in names for status in model_status(name))
 
 
-def wait_for(predicate, timeout: float, interval: float = 1.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except (requests.RequestException, KeyError, ValueError) as error:
-            last_error = error
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last error: {last_error})")
+def models_serving(*names: str) -> bool:
+    """Each of these models has an AVAILABLE version."""
+    return all(any(status["state"] == "AVAILABLE" for status in model_status(name)) for name in names)
+
+
+def web_ready() -> bool:
+    return requests.get(f"{WEB_URL}/readyz", timeout=15).status_code == 200
+
+
+def wait_until_serving(timeout: float = 180) -> None:
+    """Both services answer: each model has an AVAILABLE version, and the front end's /readyz says 200."""
+    wait_for(lambda: models_serving(*MODELS), "every model serving", timeout, interval=1.0, tolerate=NOT_YET)
+    wait_for(web_ready, "/readyz to answer 200", timeout, interval=1.0, tolerate=NOT_YET)

@@ -6,14 +6,15 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import socket
 import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deploy_support import box_shell
+
+from tests.deploy.deploy_support import box_shell
+from tests.support.network import free_port
 
 pytestmark = [pytest.mark.box, pytest.mark.slow]
 
@@ -39,9 +40,7 @@ def key_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     folder = tmp_path / "keys"
     folder.mkdir()
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -50,19 +49,30 @@ def key_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     server.server_close()
 
 
+@pytest.fixture
+def served_keyring(converged_box, host) -> Iterator[str]:
+    """The keyring site.yml installed; put back if a test leaves another one on the box."""
+    keyring = host.file(KEYRING).content_string
+    yield keyring
+    if host.file(KEYRING).content_string != keyring:
+        converged_box.converge("site.yml", "--tags", "tfserving_install")
+
+
 def install_phase(converged_box, **extra_vars):
     return converged_box.run("site.yml", "--tags", "tfserving_install", extra_vars=extra_vars or None)
 
 
-def test_a_wrong_fingerprint_fails_the_play(converged_box) -> None:
+def test_a_wrong_fingerprint_fails_the_play(converged_box, served_keyring: str, host) -> None:
     wrong = "0123 4567 89AB CDEF 0123  4567 89AB CDEF 0123 4567"
     run = install_phase(converged_box, tensorflow_serving_apt_key_fingerprint=wrong)
     assert run.returncode != 0
     assert "not the configured" in run.output and wrong.replace(" ", "") in run.output, run.output[-3000:]
+    assert host.file(KEYRING).content_string == served_keyring
 
 
-def test_a_changed_key_on_the_host_is_replaced_from_the_url(converged_box, host, tmp_path: Path) -> None:
-    served_key = host.file(KEYRING).content_string
+def test_a_changed_key_on_the_host_is_replaced_from_the_url(
+    converged_box, host, served_keyring: str, tmp_path: Path
+) -> None:
     intruder = make_armored_key(tmp_path / "gnupg", "intruder <intruder@localhost>", expired=False)
     box_shell(host, f"printf '%s' '{intruder}' > {KEYRING}")
 
@@ -70,17 +80,17 @@ def test_a_changed_key_on_the_host_is_replaced_from_the_url(converged_box, host,
 
     assert run.returncode == 0, run.output[-3000:]
     assert run.recap["changed"] >= 1
-    assert host.file(KEYRING).content_string == served_key
+    assert host.file(KEYRING).content_string == served_keyring
     assert host.run("apt-get update -qq").rc == 0
 
 
-def test_an_expired_key_at_the_url_is_refused(converged_box, host, key_server, tmp_path: Path) -> None:
+def test_an_expired_key_at_the_url_is_refused(
+    converged_box, host, served_keyring: str, key_server, tmp_path: Path
+) -> None:
     url, folder = key_server
     (folder / "expired.asc").write_text(
         make_armored_key(tmp_path / "gnupg", "expired <old@localhost>", expired=True)
     )
-    keyring_before = host.file(KEYRING).content_string
-
     run = install_phase(
         converged_box,
         tensorflow_serving_apt_key_url=f"{url}/expired.asc",
@@ -89,4 +99,4 @@ def test_an_expired_key_at_the_url_is_refused(converged_box, host, key_server, t
 
     assert run.returncode != 0
     assert "EXPKEYSIG" in run.output and "expired" in run.output, run.output[-3000:]
-    assert host.file(KEYRING).content_string == keyring_before, "an expired key must not be installed"
+    assert host.file(KEYRING).content_string == served_keyring, "an expired key must not be installed"

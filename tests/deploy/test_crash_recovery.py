@@ -7,13 +7,31 @@ import time
 
 import pytest
 import requests
-from deploy_support import WEB_URL, main_pid, models_available, wait_for
+
+from tests.deploy.deploy_support import (
+    MODELS,
+    NOT_YET,
+    SERVER_UNIT,
+    WEB_URL,
+    main_pid,
+    models_available,
+    wait_until_serving,
+    web_ready,
+)
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.box, pytest.mark.slow]
 
 
-def test_sigkill_restarts_the_server_and_models_come_back(converged_box, host) -> None:
-    pid_before = main_pid(host, "tfserving.service")
+@pytest.fixture
+def serving_again(converged_box):
+    """Whatever the test saw, the next one finds both services serving again."""
+    yield
+    wait_until_serving()
+
+
+def test_sigkill_restarts_the_server_and_models_come_back(host, serving_again) -> None:
+    pid_before = main_pid(host)
     killed_at = time.monotonic()
     host.run(f"kill -KILL {pid_before}")
 
@@ -21,15 +39,15 @@ def test_sigkill_restarts_the_server_and_models_come_back(converged_box, host) -
 
     def recovered() -> bool:
         web_statuses.add(requests.get(f"{WEB_URL}/readyz", timeout=15).status_code)
-        pid = main_pid(host, "tfserving.service")
+        pid = main_pid(host)
         if pid in (0, pid_before):
             return False
-        return models_available("digits", "half_plus_two")
+        return models_available(*MODELS)
 
-    wait_for(recovered, timeout=180, interval=0.5, what="tfserving to restart with its models")
+    wait_for(recovered, "tfserving to restart with its models", 180, interval=0.5, tolerate=NOT_YET)
     elapsed = time.monotonic() - killed_at
     print(f"models AVAILABLE again {elapsed:.1f} s after SIGKILL; /readyz said {sorted(web_statuses)}")
-    assert host.service("tfserving.service").is_running
+    assert host.service(SERVER_UNIT).is_running
     # While the server was down the front end said so (503), and it recovered by itself (200).
     assert web_statuses <= {200, 503}, web_statuses
-    wait_for(lambda: requests.get(f"{WEB_URL}/readyz", timeout=15).status_code == 200, 60, what="/readyz 200")
+    wait_for(web_ready, "/readyz 200", 60, interval=1.0, tolerate=NOT_YET)

@@ -1,25 +1,42 @@
-"""The REST port taken by another process: the server keeps running with gRPC only and its unit looks
-active, so only the health gate can tell; it must fail (reliability case 12)."""
+"""The health gates catch what systemd does not: the REST port taken by another process leaves the server
+running with gRPC only and its unit active (reliability case 12); the front end's gate reads /readyz."""
 
 from __future__ import annotations
 
 import pytest
 import requests
-from deploy_support import REST_URL, box_shell, models_available, wait_for
+
+from tests.deploy.deploy_support import (
+    NOT_YET,
+    REST_URL,
+    SERVER_UNIT,
+    WEB_UNIT,
+    box_shell,
+    wait_until_serving,
+)
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.box, pytest.mark.slow]
 
 
 @pytest.fixture
-def squatter_on_rest_port(host):
+def squatter_on_rest_port(converged_box, host):
     box_shell(host, "systemctl stop tfserving")
     box_shell(host, "systemd-run --unit=port-squatter python3 -m http.server --bind 0.0.0.0 8501")
-    wait_for(lambda: requests.get(f"{REST_URL}/", timeout=2).ok, 20, what="the squatter on 8501")
+    wait_for(lambda: requests.get(f"{REST_URL}/", timeout=2).ok, "the squatter on 8501", 20, tolerate=NOT_YET)
     box_shell(host, "systemctl start tfserving")
     yield
     host.run("systemctl stop port-squatter")
     box_shell(host, "systemctl restart tfserving")
-    wait_for(lambda: models_available("digits", "half_plus_two"), 120, what="tfserving back with its models")
+    wait_until_serving()
+
+
+@pytest.fixture
+def web_front_end_stopped(converged_box, host):
+    box_shell(host, f"systemctl stop {WEB_UNIT}")
+    yield
+    box_shell(host, f"systemctl start {WEB_UNIT}")
+    wait_until_serving()
 
 
 def test_health_gate_fails_when_the_rest_port_is_taken(converged_box, host, squatter_on_rest_port) -> None:
@@ -28,6 +45,21 @@ def test_health_gate_fails_when_the_rest_port_is_taken(converged_box, host, squa
     )
 
     assert run.returncode != 0, "the gate passed although another process holds the REST port"
-    assert "failed its health check" in run.output, run.output[-3000:]
+    # The squatter answers on 8501, so the gate fails on the model status, not on the port.
+    assert "TensorFlow Serving failed its health check on" in run.output, run.output[-3000:]
+    # The gate quotes the server's journal.
+    assert "Last lines of `journalctl -u tfserving`" in run.output
     # The trap this guards against: systemd alone says all is well.
-    assert host.service("tfserving.service").is_running
+    assert host.service(SERVER_UNIT).is_running
+
+
+def test_web_health_gate_fails_with_the_journal_when_the_front_end_does_not_answer(
+    converged_box, web_front_end_stopped
+) -> None:
+    run = converged_box.run("site.yml", "--tags", "webapp_verify", extra_vars={"webapp_health_timeout": 4})
+
+    assert run.returncode != 0
+    assert "The web front end failed its health check on Wait for /readyz to answer 200" in run.output, (
+        run.output[-3000:]
+    )
+    assert "Last lines of `journalctl -u tfserving-web`" in run.output

@@ -7,11 +7,17 @@ import re
 import grpc
 import pytest
 import requests
-from deploy_support import GRPC_TARGET, REST_URL, WEB_URL, box_shell
 
-pytestmark = [pytest.mark.box, pytest.mark.slow]
+from tests.deploy.deploy_support import GRPC_TARGET, REST_URL, SERVER_UNIT, WEB_UNIT, WEB_URL, box_shell
 
-UNITS = ("tfserving.service", "tfserving-web.service")
+pytestmark = [pytest.mark.box, pytest.mark.slow, pytest.mark.usefixtures("converged_box")]
+
+UNITS = (SERVER_UNIT, WEB_UNIT)
+# Each service under one name: its unit, its user and group, its config folder.
+SERVICES = [
+    (SERVER_UNIT, "tfserving", "/etc/tfserving"),
+    (WEB_UNIT, "tfserving-web", "/etc/tfserving-web"),
+]
 
 
 def test_the_server_package_matches_the_cpu(host) -> None:
@@ -31,17 +37,20 @@ def test_the_repository_is_signed_by_its_own_keyring(host) -> None:
     assert not host.file("/etc/apt/trusted.gpg").exists
 
 
-@pytest.mark.parametrize("user", ["tfserving", "tfweb"])
-def test_service_users_cannot_log_in(host, user: str) -> None:
+@pytest.mark.parametrize(("unit", "user", "config_dir"), SERVICES)
+def test_service_users_cannot_log_in_and_may_read_their_config(
+    host, unit: str, user: str, config_dir: str
+) -> None:
     account = host.user(user)
     assert account.exists
     assert account.shell == "/usr/sbin/nologin"
+    assert account.group == user
+    folder = host.file(config_dir)
+    assert (folder.user, folder.group, folder.mode) == ("root", user, 0o750)
 
 
-@pytest.mark.parametrize(
-    ("unit", "user"), [("tfserving.service", "tfserving"), ("tfserving-web.service", "tfweb")]
-)
-def test_units_are_enabled_and_run_as_their_user(host, unit: str, user: str) -> None:
+@pytest.mark.parametrize(("unit", "user", "config_dir"), SERVICES)
+def test_units_are_enabled_and_run_as_their_user(host, unit: str, user: str, config_dir: str) -> None:
     service = host.service(unit)
     assert service.is_enabled
     assert service.is_running, box_shell(host, f"journalctl -u {unit} -n 30 --no-pager")
@@ -50,7 +59,9 @@ def test_units_are_enabled_and_run_as_their_user(host, unit: str, user: str) -> 
 
 
 @pytest.mark.parametrize("unit", UNITS)
-def test_units_are_hardened(host, unit: str) -> None:
+def test_units_are_hardened_by_the_shared_drop_in(host, unit: str) -> None:
+    drop_in = f"/etc/systemd/system/{unit}.d/hardening.conf"
+    assert drop_in in box_shell(host, f"systemctl show --property=DropInPaths --value {unit}")
     properties = host.service(unit).systemd_properties
     assert properties["ProtectSystem"] == "strict"
     assert properties["ProtectHome"] == "yes"
@@ -62,6 +73,8 @@ def test_units_are_hardened(host, unit: str) -> None:
     assert properties["ProtectKernelTunables"] == "yes"
     assert properties["RestrictNamespaces"] == "yes"
     assert properties["Restart"] == "on-failure"
+    # The unit file itself keeps only what is the service's own.
+    assert not host.file(f"/etc/systemd/system/{unit}").contains("^ProtectSystem=")
 
 
 @pytest.mark.parametrize("unit", UNITS)
@@ -83,7 +96,7 @@ def timespan_seconds(text: str) -> float:
 
 
 def test_start_limits_are_reachable(host) -> None:
-    properties = host.service("tfserving.service").systemd_properties
+    properties = host.service(SERVER_UNIT).systemd_properties
     burst = int(properties["StartLimitBurst"])
     restart = timespan_seconds(properties["RestartUSec"])
     interval = timespan_seconds(properties["StartLimitIntervalUSec"])
@@ -95,14 +108,24 @@ def test_config_and_models_are_readable_not_writable_by_the_server(host) -> None
     config = host.file("/etc/tfserving/models.config")
     assert (config.user, config.group, config.mode) == ("root", "tfserving", 0o640)
     assert config.contains('name: "digits"') and config.contains('name: "half_plus_two"')
-    folder = host.file("/etc/tfserving")
-    assert (folder.user, folder.group, folder.mode) == ("root", "tfserving", 0o750)
     saved_model = host.file("/srv/tfserving/models/digits/1/saved_model.pb")
     assert (saved_model.user, saved_model.group, saved_model.mode) == ("root", "tfserving", 0o640)
     assert host.run("runuser -u tfserving -- test -r /srv/tfserving/models/digits/1/saved_model.pb").rc == 0
     assert host.run("runuser -u tfserving -- test -w /srv/tfserving/models/digits").rc != 0
-    env_file = host.file("/etc/tfserving-web/webapp.env")
-    assert (env_file.user, env_file.group, env_file.mode) == ("root", "tfweb", 0o640)
+    env_file = host.file("/etc/tfserving-web/tfserving-web.env")
+    assert (env_file.user, env_file.group, env_file.mode) == ("root", "tfserving-web", 0o640)
+
+
+def test_the_front_end_is_the_wheel_in_its_venv(host) -> None:
+    """Installed as a wheel by pip, not copied file by file; gunicorn runs its config module."""
+    pip_show = box_shell(host, "/opt/tfserving-web/venv/bin/pip show tfserving-web")
+    assert "Location: /opt/tfserving-web/venv/lib/" in pip_show
+    wheels = box_shell(host, "ls /opt/tfserving-web/dist").split()
+    assert len([name for name in wheels if name.endswith(".whl")]) == 1 and "constraints.txt" in wheels
+    assert not host.file("/opt/tfserving-web/app").exists
+    assert "--config python:tfserving_web.gunicorn_conf" in box_shell(
+        host, f"systemctl show --property=ExecStart --value {WEB_UNIT}"
+    )
 
 
 @pytest.mark.parametrize("port", [8500, 8501, 8080])

@@ -1,4 +1,5 @@
-"""Provisioning converges: a rerun and a check-mode run change nothing (reliability cases 1 and 2)."""
+"""Provisioning converges: the first run on a fresh box changes things, a rerun and a check-mode run on
+the converged box change nothing (reliability cases 1 and 2)."""
 
 from __future__ import annotations
 
