@@ -13,6 +13,7 @@ the worker's GIL back after every one of them, so it starved while requests ran 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 
@@ -20,12 +21,18 @@ from tfserving_web.prediction_store import PredictionStore
 from tfserving_web.upload_queue import read_frames
 
 log = logging.getLogger("tfserving_web.upload_writer")
+# Storing yields the cores to answering: with the writer at niceness 10, p90/p95 of one client
+# through the front end went from 5.1/6.5 ms to 3.4/4.8 ms (3.0/3.9 without storing at all), p50 alike.
+# Under a saturated machine the writer then falls behind first; the pipe (1 MiB) and the queue hold
+# some seconds of uploads, beyond which new ones are not stored, with a warning.
+NICENESS = 10
 
 
 def main(argv: list[str] | None = None) -> int:
     folder, keep = (argv if argv is not None else sys.argv[1:])[:2]
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
+    os.nice(NICENESS)
     logging.basicConfig(format="tfserving-web upload writer: %(message)s")
     store = PredictionStore(folder, keep=int(keep))
     for entry, original in read_frames(sys.stdin.buffer):
