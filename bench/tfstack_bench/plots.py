@@ -21,6 +21,25 @@ def _by_path(rows: list[PathLevel]) -> dict[str, list[PathLevel]]:
     return {path: sorted(group, key=lambda row: row.clients) for path, group in paths.items()}
 
 
+def _concurrency_axis(axes: plt.Axes, rows: list[PathLevel], ylabel: str, title: str) -> None:
+    """x: the measured numbers of clients, on a log2 scale; labels, legend, grid."""
+    levels = sorted({row.clients for row in rows})
+    axes.set_xscale("log", base=2)
+    axes.set_xticks(levels, [str(level) for level in levels])
+    axes.set_xlabel("concurrent clients")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.legend(fontsize="small")
+    axes.grid(alpha=0.3, which="both")
+
+
+def _save(figure: plt.Figure, output: Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(output, dpi=DPI)
+    plt.close(figure)
+    return output
+
+
 def latency_plot(rows: list[PathLevel], path_order: list[str], output: Path) -> Path:
     """Left: p50/p95/p99 of each path with one client. Right: p50 (solid) and p95 (dashed) against
     the number of concurrent clients."""
@@ -42,19 +61,9 @@ def latency_plot(rows: list[PathLevel], path_order: list[str], output: Path) -> 
         colour = f"C{index}"
         right.plot(clients, [row.p50_ms for row in group], "o-", color=colour, label=f"{path} p50")
         right.plot(clients, [row.p95_ms for row in group], "--", color=colour, alpha=0.7)
-    right.set_xscale("log", base=2)
-    levels = sorted({row.clients for row in rows})
-    right.set_xticks(levels, [str(level) for level in levels])
     right.set_yscale("log")
-    right.set_xlabel("concurrent clients")
-    right.set_ylabel("latency (ms, log)")
-    right.set_title("p50 (solid) and p95 (dashed) against concurrency")
-    right.legend(fontsize="small")
-    right.grid(alpha=0.3, which="both")
-    figure.tight_layout()
-    figure.savefig(output, dpi=DPI)
-    plt.close(figure)
-    return output
+    _concurrency_axis(right, rows, "latency (ms, log)", "p50 (solid) and p95 (dashed) against concurrency")
+    return _save(figure, output)
 
 
 def throughput_plot(rows: list[PathLevel], path_order: list[str], output: Path) -> Path:
@@ -68,18 +77,10 @@ def throughput_plot(rows: list[PathLevel], path_order: list[str], output: Path) 
         low = [value - min(row.throughput_per_round) for value, row in zip(values, group, strict=True)]
         high = [max(row.throughput_per_round) - value for value, row in zip(values, group, strict=True)]
         axes.errorbar(clients, values, yerr=[low, high], fmt="o-", capsize=3, color=f"C{index}", label=path)
-    axes.set_xscale("log", base=2)
-    levels = sorted({row.clients for row in rows})
-    axes.set_xticks(levels, [str(level) for level in levels])
-    axes.set_xlabel("concurrent clients")
-    axes.set_ylabel("requests per second")
-    axes.set_title("throughput against concurrency (bars: range over rounds)")
-    axes.legend(fontsize="small")
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(output, dpi=DPI)
-    plt.close(figure)
-    return output
+    _concurrency_axis(
+        axes, rows, "requests per second", "throughput against concurrency (bars: range over rounds)"
+    )
+    return _save(figure, output)
 
 
 def coldstart_plot(summary: list[ColdStart], output: Path) -> Path:
@@ -105,7 +106,4 @@ def coldstart_plot(summary: list[ColdStart], output: Path) -> Path:
     axes.set_title("cold start: the first request to a new version")
     axes.legend()
     axes.grid(axis="y", alpha=0.3, which="both")
-    figure.tight_layout()
-    figure.savefig(output, dpi=DPI)
-    plt.close(figure)
-    return output
+    return _save(figure, output)
