@@ -107,8 +107,7 @@ def inventory_groups() -> set[str]:
 
 
 def site_groups() -> set[str]:
-    """The groups of the plays site.yml runs (the Vagrant VM is the whole stack on one machine; the fleet
-    playbooks, e.g. loadbalancer.yml and mirror.yml, are for several hosts and not part of it)."""
+    """The groups of the plays site.yml runs."""
     hosts = set()
     for entry in yaml.safe_load((REPO_ROOT / "site.yml").read_text()):
         path = REPO_ROOT / entry["ansible.builtin.import_playbook"]
@@ -129,9 +128,13 @@ def machine_names() -> list[str]:
     return re.findall(r'config\.vm\.define\s+"([^"]+)"', VAGRANTFILE_TEXT) or ["default"]
 
 
-def test_groups_map_the_machine_into_every_group_site_yml_uses() -> None:
+def test_groups_map_the_machine_into_the_groups_of_the_one_machine_stack() -> None:
+    """The VM is TF Serving and the web front end on one machine: it is in those two groups, and the
+    groups of site.yml's other plays (the package mirror, the load balancer) stay empty, so those plays
+    are skipped. The example inventory names every group site.yml uses."""
     groups = ansible_groups()
-    assert set(groups) == inventory_groups() == site_groups() == {"tfserving", "webapp"}
+    assert set(groups) == {"tfserving", "webapp"}
+    assert set(groups) <= site_groups() == inventory_groups()
     # So the group_vars of those groups (the models, the web front end's source) apply to the VM too.
     assert all((REPO_ROOT / "group_vars" / f"{group}.yml").is_file() for group in groups)
     for members in groups.values():
