@@ -102,7 +102,7 @@ def test_bad_values_are_refused_naming_the_variable(
 
 
 def test_creating_the_app_does_not_import_grpc_stubs(tmp_path: Path) -> None:
-    # The gRPC stubs load TensorFlow; a REST deployment must not pay for them.
+    # A REST deployment loads no gRPC at all (grpcio and protobuf are the `grpc` extra).
     code = (
         "import sys; from tfserving_web import create_app; create_app();"
         "print(any(name.startswith(('tensorflow', 'grpc')) for name in sys.modules))"
