@@ -95,5 +95,8 @@ def detach(box_name: str) -> None:
     if netns_path(box_name).exists():
         _ip("netns", "delete", netns_name(box_name))
     veth = host_veth(box_name)
-    if _link_exists(veth):
-        _ip("link", "delete", "dev", veth)
+    # Deleting the namespace takes the pair down with it, but the kernel may not be done yet.
+    if not _link_exists(veth):
+        return
+    if _ip("link", "delete", "dev", veth, check=False).returncode != 0 and _link_exists(veth):
+        raise BoxError(f"cannot remove the link {veth} of the box {box_name}")
