@@ -61,11 +61,26 @@ models: venv ## Train digits and export both models from scratch
 test: host-packages venv models-if-missing ## Run every test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+.PHONY: docs
+docs: venv ## Regenerate the variable tables of the role READMEs from meta/argument_specs.yml
+	$(BIN)/python scripts/role_docs.py
+
+# The benchmark of the serving paths (bench/, command tfstack-bench; not part of `make test`): starts its
+# own TF Serving stand-in and gunicorn on loopback and writes bench/results/<date>/ (report.md, PNG plots,
+# results.json). BENCH_ARGS="--rest-url URL --grpc-target HOST:PORT --web-url URL [--lb-url URL]" measures
+# a running box or fleet instead; `.venv/bin/tfstack-bench --help` lists the rest.
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: venv models-if-missing ## Benchmark the in-process, REST, gRPC, web (and load balancer) paths into bench/results/<date>/
+	$(BIN)/tfstack-bench $(BENCH_ARGS)
+
 .PHONY: lint
 lint: venv ## Static checks: ruff, yamllint, ansible-lint, syntax check
 	$(BIN)/ruff check .
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
+	$(BIN)/python scripts/role_docs.py --check
 	$(BIN)/ansible-playbook --syntax-check -i inventory.ini site.yml
 
 .PHONY: up

@@ -129,11 +129,17 @@ class Aptly:
 
     def run(self, *argv: str) -> str:
         result = subprocess.run(
-            ["aptly", f"-config={self.config}", *argv], capture_output=True, text=True, env=self.env, check=False
+            ["aptly", f"-config={self.config}", *argv],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            check=False,
         )
         if result.returncode != 0:
             lines = (result.stderr.strip() or result.stdout.strip()).splitlines()
-            raise MirrorError(f"aptly {argv[0]} {argv[1]} failed: {lines[-1] if lines else result.returncode}")
+            raise MirrorError(
+                f"aptly {argv[0]} {argv[1]} failed: {lines[-1] if lines else result.returncode}"
+            )
         return result.stdout
 
     def names(self, kind: str) -> set[str]:
@@ -160,7 +166,9 @@ def mirror_into_repositories(aptly: Aptly, params: dict) -> dict[str, str]:
             )  # fmt: skip
         aptly.run("mirror", "update", f"-keyring={params['upstream_keyring']}", mirror)
         if repo not in repos:
-            aptly.run("repo", "create", f"-distribution={params['distribution']}", f"-component={component}", repo)
+            aptly.run(
+                "repo", "create", f"-distribution={params['distribution']}", f"-component={component}", repo
+            )
         aptly.run("repo", "import", mirror, repo, component)
         repositories[component] = repo
     return repositories
@@ -182,7 +190,7 @@ def published_snapshots(aptly: Aptly, params: dict) -> dict[str, str]:
 
 def publish(aptly: Aptly, params: dict, repositories: dict[str, str]) -> dict[str, str]:
     """New snapshots of the repositories, published (first time) or switched to."""
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     snapshots = {}
     for component, repo in repositories.items():
         snapshots[component] = f"{repo}-{stamp}"
@@ -190,7 +198,9 @@ def publish(aptly: Aptly, params: dict, repositories: dict[str, str]) -> dict[st
     components = list(snapshots)
     signing = [f"-gpg-key={params['signing_fingerprint']}", f"-component={','.join(components)}", "-batch"]
     if published_snapshots(aptly, params):
-        aptly.run("publish", "switch", *signing, params["distribution"], params["prefix"], *snapshots.values())
+        aptly.run(
+            "publish", "switch", *signing, params["distribution"], params["prefix"], *snapshots.values()
+        )
     else:
         aptly.run(
             "publish", "snapshot", *signing, f"-distribution={params['distribution']}",
