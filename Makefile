@@ -81,7 +81,7 @@ lint: venv ## Static checks: ruff, yamllint, ansible-lint, syntax check
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
 	$(BIN)/python scripts/role_docs.py --check
-	$(BIN)/ansible-playbook --syntax-check -i inventory.ini site.yml
+	$(BIN)/ansible-playbook --syntax-check -i inventory.ini site.yml playbooks/*.yml
 
 .PHONY: up
 up: host-packages venv models-if-missing ## Bring the whole stack up on the local box (site.yml)

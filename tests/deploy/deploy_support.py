@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import subprocess
 from pathlib import Path
 
 import requests
 
 from tests.support.paths import REPO_ROOT, VENV_BIN
+from tests.support.playbooks import PlaybookRun
 from tests.support.waiting import wait_for
 
 # A box of their own, created fresh for each run and destroyed after it, so the tests start from a
@@ -30,36 +30,6 @@ WEB_UNIT = "tfserving-web.service"
 MODELS = ("digits", "half_plus_two")
 # What polling the box's services may meet while they (re)start.
 NOT_YET = (requests.RequestException, KeyError, ValueError)
-
-RECAP = re.compile(
-    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
-    r"\s+failed=(?P<failed>\d+)",
-    re.MULTILINE,
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class PlaybookRun:
-    returncode: int
-    output: str
-
-    @property
-    def recap(self) -> dict[str, int]:
-        match = RECAP.search(self.output)
-        assert match, f"no PLAY RECAP in the output:\n{self.output[-3000:]}"
-        return {key: int(value) for key, value in match.groupdict().items() if key != "host"}
-
-    def changed_tasks(self) -> list[str]:
-        """Names of the tasks that reported a change, for a readable failure."""
-        changed = []
-        task = ""
-        for line in self.output.splitlines():
-            if line.startswith("TASK ["):
-                task = line
-            elif line.startswith("changed:"):
-                changed.append(f"{task} {line}")
-        return changed
-
 
 @dataclasses.dataclass(frozen=True)
 class Provisioner:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fleet.fleet_support import UPSTREAM_PORT, FleetRun, command, playbook
+from tests.fleet.fleet_support import UPSTREAM_PORT, command, playbook
 from tests.support.paths import REPO_ROOT
+from tests.support.playbooks import PlaybookRun
 
 pytestmark = [pytest.mark.box, pytest.mark.slow]
 
@@ -42,7 +43,7 @@ def upstream(upstream_env: dict[str, str], tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture(scope="session")
-def fleet(upstream: Path) -> Iterator[FleetRun]:
+def fleet(upstream: Path) -> Iterator[PlaybookRun]:
     """The fleet converged by site.yml from nothing; the first run's output."""
     command("tfstack-fleet", "destroy")
     command("tfstack-fleet", "up", "--upstream", str(upstream))
@@ -54,7 +55,7 @@ def fleet(upstream: Path) -> Iterator[FleetRun]:
 
 
 @pytest.fixture
-def digits_source(tmp_path: Path, fleet: FleetRun) -> Iterator[Path]:
+def digits_source(tmp_path: Path, fleet: PlaybookRun) -> Iterator[Path]:
     """A copy of serving_model/digits to add versions to; the fleet gets serving_model/'s versions back."""
     source = tmp_path / "digits"
     shutil.copytree(REPO_ROOT / "serving_model" / "digits", source)
@@ -82,7 +83,7 @@ def read_json(path: Path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def fleet_host(fleet: FleetRun):
+def fleet_host(fleet: PlaybookRun):
     """testinfra's view of one fleet host by inventory name."""
     import testinfra
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import re
 import subprocess
 from pathlib import Path
 
 from tests.support.paths import REPO_ROOT, VENV_BIN
+from tests.support.playbooks import PlaybookRun
 
 FLEET_INVENTORY = REPO_ROOT / ".box" / "fleet" / "inventory.ini"
 LB = "10.213.0.10"
@@ -18,42 +17,14 @@ WEB_HOSTS = {"fleet-web1": "10.213.0.21"}
 # so publishing a new version or expiring its key touches nothing else.
 UPSTREAM_PORT = 8098
 
-RECAP = re.compile(
-    r"^(?P<host>\S+)\s*:\s*ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)",
-    re.MULTILINE,
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class FleetRun:
-    returncode: int
-    output: str
-
-    def recaps(self) -> dict[str, dict[str, int]]:
-        """host -> changed/unreachable/failed of the last PLAY RECAP."""
-        return {
-            m["host"]: {k: int(m[k]) for k in ("changed", "unreachable", "failed")}
-            for m in RECAP.finditer(self.output)
-        }
-
-    def changed_tasks(self) -> list[str]:
-        changed, task = [], ""
-        for line in self.output.splitlines():
-            if line.startswith("TASK ["):
-                task = line
-            elif line.startswith("changed:"):
-                changed.append(f"{task} {line}")
-        return changed
-
-
-def playbook(name: str, *args: str, extra_vars: dict | None = None, timeout: int = 1800) -> FleetRun:
+def playbook(name: str, *args: str, extra_vars: dict | None = None, timeout: int = 1800) -> PlaybookRun:
     command = [str(VENV_BIN / "ansible-playbook"), "-i", str(FLEET_INVENTORY), name, *args]
     if extra_vars:
         command += ["-e", json.dumps(extra_vars)]
     completed = subprocess.run(
         command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False
     )
-    return FleetRun(completed.returncode, completed.stdout + completed.stderr)
+    return PlaybookRun(completed.returncode, completed.stdout + completed.stderr)
 
 
 def command(name: str, *args: str, env: dict | None = None, timeout: int = 900) -> str:

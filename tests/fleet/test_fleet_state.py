@@ -38,7 +38,8 @@ def test_tfserving_hosts_run_the_server_from_the_mirror(fleet_host, name: str) -
     assert sources.split() == ["URIs:", f"{MIRROR_URL}/tensorflow-serving-apt"], sources
     # The stand-in's Python runtime came from the wheelhouse, never from PyPI.
     pip_settings = host.file("/etc/default/tensorflow-model-server-standin").content_string
-    assert f"PIP_FIND_LINKS={MIRROR_URL}/wheels/" in pip_settings and "PIP_NO_INDEX=1" in pip_settings, pip_settings
+    assert f"PIP_FIND_LINKS={MIRROR_URL}/wheels/" in pip_settings, pip_settings
+    assert "PIP_NO_INDEX=1" in pip_settings, pip_settings
 
 
 @pytest.mark.parametrize("name", sorted({**TFSERVING_HOSTS, **WEB_HOSTS, "fleet-lb": LB}))
