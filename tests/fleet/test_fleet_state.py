@@ -53,7 +53,7 @@ def test_load_balancer_runs_haproxy_with_every_server_up(fleet_host) -> None:
     host = fleet_host("fleet-lb")
     assert host.service("haproxy").is_running
     assert host.user("haproxy").shell in ("/usr/sbin/nologin", "/bin/false")
-    assert host.process.get(comm="haproxy").user == "haproxy"
+    assert {process.user for process in host.process.filter(comm="haproxy")} == {"haproxy"}
     exposure = host.check_output("systemd-analyze security haproxy | tail -1")
     assert float(exposure.split()[-3]) <= 2.0, exposure
     states = haproxy_states()
