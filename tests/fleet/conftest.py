@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,9 +47,12 @@ def upstream(upstream_env: dict[str, str], tmp_path_factory: pytest.TempPathFact
 def fleet(upstream: Path) -> Iterator[PlaybookRun]:
     """The fleet converged by site.yml from nothing; the first run's output."""
     command("tfstack-fleet", "destroy")
+    started = time.monotonic()
     command("tfstack-fleet", "up", "--upstream", str(upstream))
+    booted = time.monotonic() - started
     run = playbook("site.yml")
-    print(f"\nfleet converge: {run.recaps()}")
+    converged = time.monotonic() - started - booted
+    print(f"\nfleet: boxes up in {booted:.0f} s, site.yml from nothing in {converged:.0f} s: {run.recaps()}")
     assert run.returncode == 0, run.output[-6000:]
     yield run
     command("tfstack-fleet", "destroy")
