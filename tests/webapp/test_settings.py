@@ -91,6 +91,12 @@ def test_json_list_of_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
         ("TFWEB_TFSERVING_TRANSPORT", "carrier-pigeon"),
         ("TFWEB_TFSERVING_REST_URL", "127.0.0.1:8501"),
         ("TFWEB_CONNECT_RETRIES", "true"),
+        ("TFWEB_UPLOADS_MAX_AGE", "0"),
+        ("TFWEB_SECRET_KEY", "short"),
+        ("TFWEB_RATE_LIMIT", "-5"),
+        ("TFWEB_RATE_LIMIT_BURST", "0"),
+        ("TFWEB_RATE_LIMIT_LOOPBACK", "sometimes"),
+        ("TFWEB_TRUSTED_PROXIES", "haproxy.local"),
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(

@@ -50,7 +50,8 @@ def test_a_full_queue_never_makes_the_answer_wait(tmp_path: Path) -> None:
     at once instead of waiting. Everything accepted is written once the writer reads again."""
     store = PredictionStore(str(tmp_path / "uploads"), keep=1000)
     gate = tmp_path / "gate"
-    uploads = UploadQueue(store, size=4, writer_command=[*stalled_writer(gate), str(store.folder), "1000"])
+    writer = [*stalled_writer(gate), str(store.folder), "1000", "86400"]
+    uploads = UploadQueue(store, size=4, writer_command=writer)
     big = image_of(400)  # about 200 KB: a handful fill the pipe
     accepted, slowest = 0, 0.0
     for _ in range(40):

@@ -111,11 +111,13 @@ def test_page_shows_result_bars_model_and_recent_predictions(
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert re.search(rf'id="predicted-class">{expected["class_id"]}<', page)
-    assert page.count('class="bar"') == 5  # TOP_CLASSES
+    assert len(re.findall(r'class="bar w-\d+"', page)) == 5  # TOP_CLASSES
     assert 'id="result-model">digits<' in page
     assert f'id="result-version">{expected["version"]}<' in page
     assert "data:image/png;base64," in page
-    # Both predictions are stored; the page lists them with thumbnails that are served.
+    # Both predictions are stored; the page lists this visitor's (the page's, not the JSON API's)
+    # with thumbnails that are served.
+    assert post_png(client, digit.png, path="/").status_code == 200
     listing = client.get("/").get_data(as_text=True)
     thumbnails = re.findall(r'src="(/uploads/[^"]+\.thumb\.png)"', listing)
     assert len(thumbnails) == 2

@@ -17,8 +17,10 @@ from tfserving_web.model_catalog import ModelCatalog
 from tfserving_web.model_server import ModelServerClient
 from tfserving_web.per_process import PerProcess
 from tfserving_web.prediction_store import PredictionStore
+from tfserving_web.security import init_security
 from tfserving_web.tfserving_client import create_client
 from tfserving_web.upload_queue import UploadQueue
+from tfserving_web.visitors import configure_cookie
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -39,7 +41,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         )
     )
     store = (
-        PredictionStore(app.config["UPLOAD_FOLDER"], keep=app.config["UPLOADS_KEPT"])
+        PredictionStore(
+            app.config["UPLOAD_FOLDER"],
+            keep=app.config["UPLOADS_KEPT"],
+            max_age=app.config["UPLOADS_MAX_AGE"],
+        )
         if app.config["STORE_UPLOADS"]
         else None
     )
@@ -49,6 +55,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         PerProcess(lambda: UploadQueue(store, app.config["UPLOAD_QUEUE_SIZE"])) if store is not None else None
     )
     refuse_decompression_bombs()
+    init_security(app)
+    configure_cookie(app)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)

@@ -47,14 +47,14 @@ def new_deadline() -> Deadline:
     return Deadline(current_app.config["READ_TIMEOUT"])
 
 
-def classify(data: bytes, model_name: str | None) -> Classification:
+def classify(data: bytes, model_name: str | None, visitor: str = "") -> Classification:
     """Raises BadImage / UnknownModel (400) before TF Serving is called, ModelServerError after.
-    The upload is queued for storing, never written while the client waits."""
+    The upload is queued for storing (as the visitor's, if any), never written while the client waits."""
     config = current_app.config
     image = check_image(data, config["MAX_IMAGE_PIXELS"])
     deadline = new_deadline()
     signature = model_catalog().resolve(model_name or config["MODEL_NAME"], deadline)
     prediction = model_client().predict_image(signature, image.model_bytes, deadline)
     queue = upload_queue()
-    stored = queue.submit(image, prediction) if queue is not None else None
+    stored = queue.submit(image, prediction, visitor) if queue is not None else None
     return Classification(image=image, prediction=prediction, stored=stored)

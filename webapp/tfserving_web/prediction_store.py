@@ -1,6 +1,8 @@
 """Keeps the latest predictions (the upload, a thumbnail and what the model said) in the upload
 folder, under names the app generates, never the client's filename. Shared by all gunicorn workers
-through the file system; the oldest entries beyond the limit are deleted.
+through the file system; the oldest entries beyond the limit in count, and all older than the limit in
+age, are deleted. Each entry records a hash of the visitor who made it: the page lists, and serves the
+files of, only the visitor's own entries (the JSON API's uploads belong to no visitor).
 
 The request only names the entry (`new_entry`); the files are written by the worker's upload writer
 (`upload_queue`, `upload_writer`), which also makes the thumbnail and prunes: pruning lists the
@@ -9,6 +11,8 @@ folder, so it is done once per `prune_every` stored entries, not for each one.
 
 from __future__ import annotations
 
+import calendar
+import hashlib
 import json
 import logging
 import os
@@ -38,6 +42,19 @@ class StoredPrediction:
     class_id: int
     confidence: float
     created: str
+    # visitor_tag() of the visitor's id; "" for uploads through the JSON API (listed to nobody).
+    visitor: str = ""
+
+
+def visitor_tag(visitor_id: str) -> str:
+    """What the record keeps of a visitor's id: not the id itself, so the folder's contents do not
+    let anyone act as that visitor."""
+    return hashlib.sha256(visitor_id.encode()).hexdigest()[:32] if visitor_id else ""
+
+
+def entry_time(entry_id: str) -> float:
+    """The entry's creation time (seconds since the epoch) from its id."""
+    return calendar.timegm(time.strptime(entry_id[:15], "%Y%m%dT%H%M%S")) + int(entry_id[15:21]) / 1e6
 
 
 def _new_id() -> str:
@@ -60,16 +77,17 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 class PredictionStore:
-    def __init__(self, folder: str, keep: int) -> None:
+    def __init__(self, folder: str, keep: int, max_age: float = 24 * 3600) -> None:
         self.folder = Path(folder)
         self.keep = keep
+        self.max_age = max_age
         # Between two prunes each worker adds at most this many entries: the folder holds at most
         # keep + prune_every x (number of workers) of them.
         self.prune_every = max(1, keep // 10)
         self._since_prune = 0
         self._folder_made = False
 
-    def new_entry(self, image: CheckedImage, prediction: Prediction) -> StoredPrediction:
+    def new_entry(self, image: CheckedImage, prediction: Prediction, visitor: str = "") -> StoredPrediction:
         """The entry's names and record, without touching the disk (cheap: on the request path)."""
         entry_id = _new_id()
         return StoredPrediction(
@@ -83,6 +101,7 @@ class PredictionStore:
             if 0 <= prediction.class_id < len(prediction.probabilities)
             else max(prediction.probabilities),
             created=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            visitor=visitor_tag(visitor),
         )
 
     def write(self, entry: StoredPrediction, original: bytes) -> None:
@@ -120,26 +139,60 @@ class PredictionStore:
         complete = [entry_id for entry_id, names in by_entry.items() if f"{entry_id}.json" in names]
         return sorted(complete, reverse=True)
 
+    def _expired(self, entry_id: str, now: float | None = None) -> bool:
+        return entry_time(entry_id) < (time.time() if now is None else now) - self.max_age
+
+    def prune(self) -> None:
+        """Delete the entries beyond `keep` and those older than `max_age` (the writer also calls this
+        when it starts, so a restart clears what expired while no one uploaded)."""
+        self._prune()
+
     def _prune(self) -> None:
         by_entry = self._files_by_entry()
-        for entry_id in self._entry_ids(by_entry)[self.keep :]:
+        ids = self._entry_ids(by_entry)
+        now = time.time()
+        for entry_id in ids[: self.keep]:
+            if self._expired(entry_id, now):
+                for name in by_entry[entry_id]:
+                    (self.folder / name).unlink(missing_ok=True)
+        for entry_id in ids[self.keep :]:
             for name in by_entry[entry_id]:
                 # Another worker may be pruning the same entry at the same moment.
                 (self.folder / name).unlink(missing_ok=True)
 
-    def recent(self, count: int) -> list[StoredPrediction]:
-        entries = []
-        for entry_id in self._entry_ids()[:count]:
-            try:
-                record = json.loads((self.folder / f"{entry_id}.json").read_text())
-                entries.append(StoredPrediction(**record))
-            except (OSError, ValueError, TypeError) as error:
-                log.warning("skipping stored prediction %s: %s", entry_id, error)
+    def _record(self, entry_id: str) -> StoredPrediction | None:
+        try:
+            return StoredPrediction(**json.loads((self.folder / f"{entry_id}.json").read_text()))
+        except FileNotFoundError:
+            return None  # pruned meanwhile
+        except (OSError, ValueError, TypeError) as error:
+            log.warning("skipping stored prediction %s: %s", entry_id, error)
+            return None
+
+    def recent(self, count: int, visitor: str) -> list[StoredPrediction]:
+        """This visitor's latest entries, newest first, none older than max_age."""
+        tag = visitor_tag(visitor)
+        if not tag:
+            return []
+        entries: list[StoredPrediction] = []
+        now = time.time()
+        for entry_id in self._entry_ids():
+            if len(entries) >= count or self._expired(entry_id, now):
+                break  # newest first: all the rest are older
+            record = self._record(entry_id)
+            if record is not None and record.visitor == tag:
+                entries.append(record)
         return entries
 
-    def path_of(self, filename: str) -> Path | None:
-        """The stored file for a URL name, or None for names this store never generates."""
-        if not STORED_FILE.match(filename):
+    def path_of(self, filename: str, visitor: str) -> Path | None:
+        """The stored file for a URL name, or None for names this store never generates, for files
+        of another visitor's entries, and for expired ones."""
+        tag = visitor_tag(visitor)
+        if not tag or not STORED_FILE.match(filename):
+            return None
+        entry_id = filename.partition(".")[0]
+        record = self._record(entry_id)
+        if record is None or record.visitor != tag or self._expired(entry_id):
             return None
         path = self.folder / filename
         return path if path.is_file() else None

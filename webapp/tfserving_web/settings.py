@@ -6,6 +6,7 @@ derived from the very timeouts the app will use and the two cannot drift apart.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 import sys
@@ -61,8 +62,20 @@ DEFAULTS: dict[str, Any] = {
     # Uploads waiting to be written by the worker's storing thread; beyond this many (a disk far slower
     # than the requests) new ones are not stored, and a warning is logged: the answer never waits.
     "UPLOAD_QUEUE_SIZE": 256,
+    # Stored uploads older than this many seconds are never listed or served, and are deleted.
+    "UPLOADS_MAX_AGE": 24 * 3600,
     "RECENT_SHOWN": 8,
     "TOP_CLASSES": 5,
+    # Signs the visitor cookie. Empty means a random key kept in `<instance folder>/secret_key`
+    # (made on first start, shared by all workers of the host).
+    "SECRET_KEY": "",
+    # Requests to /api/predict per minute per client address (0: no limit), and how many at once.
+    "RATE_LIMIT": 120,
+    "RATE_LIMIT_BURST": 20,
+    # Loopback clients are not limited (tests, the deploy's checks) unless this is on.
+    "RATE_LIMIT_LOOPBACK": False,
+    # Peers (HAProxy) whose X-Forwarded-For names the client; from any other peer it is ignored.
+    "TRUSTED_PROXIES": [],
 }
 
 
@@ -124,6 +137,23 @@ def _non_negative_float(value: Any) -> float:
     return number
 
 
+def _secret_key(value: Any) -> str:
+    text = str(value).strip()
+    if text and len(text) < 32:
+        raise ValueError("must be empty (a key kept in the instance folder) or at least 32 characters")
+    return text
+
+
+def _address_list(value: Any) -> list[str]:
+    addresses = _to_name_list(value)
+    for address in addresses:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ValueError(f"not an IP address: {address!r}") from None
+    return addresses
+
+
 def _transport(value: Any) -> str:
     text = str(value).strip().lower()
     if text not in {"rest", "grpc"}:
@@ -163,8 +193,14 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "UPLOAD_FOLDER": lambda value: str(value).strip(),
     "UPLOADS_KEPT": _positive(int),
     "UPLOAD_QUEUE_SIZE": _positive(int),
+    "UPLOADS_MAX_AGE": _positive(float),
     "RECENT_SHOWN": _non_negative_int,
     "TOP_CLASSES": _positive(int),
+    "SECRET_KEY": _secret_key,
+    "RATE_LIMIT": _non_negative_int,
+    "RATE_LIMIT_BURST": _positive(int),
+    "RATE_LIMIT_LOOPBACK": _to_bool,
+    "TRUSTED_PROXIES": _address_list,
 }
 
 
@@ -201,9 +237,7 @@ def config_file_path(instance_path: str) -> str:
     return os.path.abspath(configured) if configured else os.path.join(instance_path, CONFIG_FILE_NAME)
 
 
-def load_into(
-    config: Config, instance_path: str, test_config: Mapping[str, Any] | None = None
-) -> None:
+def load_into(config: Config, instance_path: str, test_config: Mapping[str, Any] | None = None) -> None:
     """Fill `config`: defaults, then the config file (if present), then TFWEB_* env, then test_config."""
     config.from_mapping(DEFAULTS)
     # Optional file: a missing file is normal (env-only deployments); a broken one raises.

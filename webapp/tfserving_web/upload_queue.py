@@ -79,11 +79,20 @@ class UploadQueue:
 
     @staticmethod
     def _writer_command(store: PredictionStore) -> list[str]:
-        return [sys.executable, "-m", "tfserving_web.upload_writer", str(store.folder), str(store.keep)]
+        return [
+            sys.executable,
+            "-m",
+            "tfserving_web.upload_writer",
+            str(store.folder),
+            str(store.keep),
+            repr(store.max_age),
+        ]
 
-    def submit(self, image: CheckedImage, prediction: Prediction) -> StoredPrediction | None:
+    def submit(
+        self, image: CheckedImage, prediction: Prediction, visitor: str = ""
+    ) -> StoredPrediction | None:
         """Queue the upload for storing, without waiting; None when it will not be stored."""
-        entry = self.store.new_entry(image, prediction)
+        entry = self.store.new_entry(image, prediction, visitor)
         with self._lock:
             if self._closed:
                 log.warning("upload %s not stored: the worker is stopping", entry.id)

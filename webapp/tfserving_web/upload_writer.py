@@ -1,4 +1,5 @@
-"""The process that stores one web worker's uploads: `python -m tfserving_web.upload_writer FOLDER KEEP`.
+"""The process that stores one web worker's uploads:
+`python -m tfserving_web.upload_writer FOLDER KEEP MAX_AGE`.
 
 Started by the worker's UploadQueue, it reads uploads from its standard input (upload_queue.frame:
 a 4-byte length and a pickle of (record, upload bytes), sent only by that worker) and writes them with the
@@ -29,12 +30,16 @@ NICENESS = 10
 
 
 def main(argv: list[str] | None = None) -> int:
-    folder, keep = (argv if argv is not None else sys.argv[1:])[:2]
+    folder, keep, max_age = (argv if argv is not None else sys.argv[1:])[:3]
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
     os.nice(NICENESS)
     logging.basicConfig(format="tfserving-web upload writer: %(message)s")
-    store = PredictionStore(folder, keep=int(keep))
+    store = PredictionStore(folder, keep=int(keep), max_age=float(max_age))
+    try:
+        store.prune()  # what expired while this worker's writer was not running
+    except OSError as error:
+        log.warning("could not prune %s: %s", folder, error)
     for entry, original in read_frames(sys.stdin.buffer):
         try:
             store.write(entry, original)

@@ -9,8 +9,11 @@ from flask import Blueprint, Response, jsonify, request
 
 from tfserving_web.classify import classify
 from tfserving_web.image_upload import BadImage
+from tfserving_web.security import rate_limited
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+# Per client address, before the body is read: 429 with Retry-After past RATE_LIMIT.
+bp.before_request(rate_limited)
 
 
 def _upload_from_request() -> tuple[bytes, str | None]:
@@ -41,7 +44,8 @@ def predict() -> Response:
     `{"image_b64": "...", "model": "..."}`. Answers
     `{"model", "version", "class_id", "probabilities", "latency_ms"}`; errors are `{"error": "..."}`
     with 400 (bad image or input), 413 (too large), 503 (model server or model unavailable),
-    504 (model server too slow) or 502 (any other model server failure).
+    504 (model server too slow), 502 (any other model server failure) or 429 (too many requests from
+    this client; Retry-After says when to try again). Stateless: no cookie is read or set.
     """
     data, model = _upload_from_request()
     result = classify(data, model).prediction

@@ -19,6 +19,8 @@ from tfserving_web.errors import register_error_handlers
 from tfserving_web.image_upload import ALLOWED_FORMATS, preview_png
 from tfserving_web.model_server import ModelServerError
 from tfserving_web.prediction_store import StoredPrediction
+from tfserving_web.security import is_cross_site_post
+from tfserving_web.visitors import current_visitor
 
 bp = Blueprint("pages", __name__)
 
@@ -69,21 +71,21 @@ def render_page(
         notice=notice,
         error=error,
         result=result,
-        recent=_recent_predictions(config["RECENT_SHOWN"]),
+        recent=_recent_predictions(config["RECENT_SHOWN"], current_visitor(create=True)),
         max_upload_mib=config["MAX_CONTENT_LENGTH"] / (1024 * 1024),
         accepted_formats=", ".join(ALLOWED_FORMATS),
     )
 
 
-def _recent_predictions(count: int) -> list[StoredPrediction]:
+def _recent_predictions(count: int, visitor: str) -> list[StoredPrediction]:
     store, queue = prediction_store(), upload_queue()
-    if store is None:
+    if store is None or count == 0:
         return []
     if queue is not None:
         # Uploads are stored by a thread of their own: wait for this worker's, so an upload just made
         # is listed (the JSON API never waits; only the page does).
         queue.flush(STORED_WAIT_SECONDS)
-    return store.recent(count)
+    return store.recent(count, visitor)
 
 
 def _error_page(status: int, message: str) -> tuple[str, int]:
@@ -92,6 +94,16 @@ def _error_page(status: int, message: str) -> tuple[str, int]:
 
 # Failures in this blueprint's views answer with the page and the message, not JSON.
 register_error_handlers(bp, _error_page)
+
+
+@bp.before_request
+def refuse_cross_site_posts() -> tuple[str, int] | None:
+    """A form post from a page of another origin is refused before anything else: the visitor's
+    cookie is SameSite=Lax, and this Origin check stops what SameSite lets through (same site,
+    other origin, e.g. another port of the same host)."""
+    if request.method == "POST" and is_cross_site_post(request):
+        return "Cross-site form posts are refused.\n", 403
+    return None
 
 
 @bp.get("/")
@@ -106,14 +118,29 @@ def upload() -> str:
     upload = request.files.get("image")
     model = request.form.get("model") or None
     data = upload.read() if upload is not None else b""
-    return render_page(classification=classify(data, model), selected_model=model)
+    visitor = current_visitor(create=True)
+    return render_page(classification=classify(data, model, visitor), selected_model=model)
 
 
 @bp.get("/uploads/<filename>")
 def stored_file(filename: str) -> Response:
-    """A stored upload or thumbnail; only names the app generated are served."""
+    """A stored upload or thumbnail of this visitor's; only names the app generated are served, as the
+    image type they were checked to be (the name's extension, chosen by the app; nosniff)."""
     store = prediction_store()
-    path = store.path_of(filename) if store is not None else None
+    path = store.path_of(filename, current_visitor(create=False)) if store is not None else None
     if path is None:
         abort(404)
-    return send_file(path, max_age=86400)
+    response = send_file(path, mimetype=_IMAGE_TYPES[path.suffix], max_age=3600)
+    # Private to the visitor: no shared cache may keep it.
+    response.cache_control.public = False
+    response.cache_control.private = True
+    return response
+
+
+_IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".gif": "image/gif",
+    ".bmp": "image/bmp",
+    ".webp": "image/webp",
+}
