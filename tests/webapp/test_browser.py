@@ -1,9 +1,16 @@
 """A real Chromium (Debian's /usr/bin/chromium, driven by Playwright's bundled driver) uses the page
-served by gunicorn against the stand-in: drops a held-out digit on the page, sees the class and bars."""
+served by gunicorn against the stand-in: drops a held-out digit on the page, sees the class and bars;
+two visitors see only their own predictions; a digit drawn on the pad is classified; a page of
+another origin cannot post the form. Any Content-Security-Policy violation is a console error."""
 
 from __future__ import annotations
 
 import base64
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,8 +99,12 @@ class PageTrouble:
         page.on("requestfailed", lambda request: self.problems.append(f"failed: {request.url}"))
         page.on(
             "response",
-            lambda response: response.status >= 400
-            and self.failed_responses.append(f"{response.request.method} {response.url} {response.status}"),
+            lambda response: (
+                response.status >= 400
+                and self.failed_responses.append(
+                    f"{response.request.method} {response.url} {response.status}"
+                )
+            ),
         )
 
 
@@ -177,3 +188,147 @@ def test_drop_a_digit_on_the_page_and_see_the_class_and_bars(
         assert trouble.failed_responses == [f"POST {server.url}/ 400"], trouble.failed_responses
         assert all("status of 400" in problem for problem in trouble.problems), trouble.problems
     print(f"\nscreenshots in {OUTPUT_DIR}: {', '.join(sorted(p.name for p in OUTPUT_DIR.glob('*.png')))}")
+
+
+# Strokes of a "7" on the 192 x 192 pad, in pad pixels: the bar, then the stem.
+SEVEN_STROKES = [[(40, 40), (150, 40)], [(150, 40), (120, 100), (90, 165)]]
+
+# One stroke as a finger draws it: pointer events of type "touch".
+TOUCH_STROKE_JS = """([points]) => {
+  const pad = document.getElementById("pad");
+  const box = pad.getBoundingClientRect();
+  const scale = box.width / pad.width;
+  const at = ([x, y]) => ({ clientX: box.left + x * scale, clientY: box.top + y * scale });
+  const options = { pointerId: 7, pointerType: "touch", isPrimary: true, bubbles: true, cancelable: true };
+  pad.dispatchEvent(new PointerEvent("pointerdown", { ...options, ...at(points[0]) }));
+  for (const point of points.slice(1)) {
+    pad.dispatchEvent(new PointerEvent("pointermove", { ...options, ...at(point) }));
+  }
+  pad.dispatchEvent(new PointerEvent("pointerup", { ...options, ...at(points[points.length - 1]) }));
+}"""
+
+
+@pytest.fixture
+def browser():
+    """One Chromium; each test makes its own contexts (visitors: separate cookies)."""
+    if not CHROMIUM.exists():
+        pytest.fail("/usr/bin/chromium is missing: run `make host-packages`")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def recent_classes(page) -> list[str]:
+    return page.locator("#recent-list .recent-class").all_inner_texts()
+
+
+def draw_strokes(page, strokes: list[list[tuple[int, int]]]) -> None:
+    """Mouse strokes on the pad, each pressed, moved point to point in small steps, released."""
+    box = page.locator("#pad").bounding_box()
+    scale = box["width"] / 192
+    for stroke in strokes:
+        x, y = stroke[0]
+        page.mouse.move(box["x"] + x * scale, box["y"] + y * scale)
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x * scale, box["y"] + y * scale, steps=8)
+        page.mouse.up()
+
+
+class QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def other_origin_site(folder: Path, target: str) -> Iterator[str]:
+    """A page on another origin (another loopback port) with a form that posts to `target`."""
+    folder.mkdir()
+    (folder / "form.html").write_text(
+        f'<!doctype html><form method="post" action="{target}" enctype="multipart/form-data">'
+        '<input type="hidden" name="model" value="digits"><button id="go">go</button></form>'
+    )
+    handler = functools.partial(QuietFiles, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/form.html"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_two_visitors_each_see_their_own_predictions_draw_a_digit_and_no_other_site_posts(
+    tfserving, digits: list[Digit], browser, tmp_path: Path
+) -> None:
+    require_digits(tfserving)
+    seven = correctly_classified(tfserving.rest_url, digits, label=7)
+    three_file = tmp_path / "three.png"
+    three_file.write_bytes(correctly_classified(tfserving.rest_url, digits, label=3).png)
+    env = {"TFWEB_TFSERVING_REST_URL": tfserving.rest_url, "TFWEB_INSTANCE_PATH": str(tmp_path / "state")}
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+
+    with gunicorn_server(env, tmp_path / "gunicorn.log", workers=2) as server:
+        alice_context, bob_context = browser.new_context(), browser.new_context()
+        alice, bob = alice_context.new_page(), bob_context.new_page()
+        trouble = PageTrouble()
+        trouble.watch(alice)
+        trouble.watch(bob)
+        first = alice.goto(f"{server.url}/")
+        assert "frame-ancestors 'none'" in first.headers["content-security-policy"]
+        assert first.headers["x-content-type-options"] == "nosniff"
+        drop_and_classify(alice, seven)
+        assert recent_classes(alice) == ["7"]
+
+        open_the_page(bob, server.url)
+        assert recent_classes(bob) == []
+        bob.set_input_files("#image-input", str(three_file))
+        classify_in_the_form(bob)
+        assert recent_classes(bob) == ["3"]
+        alice.goto(f"{server.url}/")
+        assert recent_classes(alice) == ["7"]
+        alices_image = alice.eval_on_selector("#recent-list img", "image => image.src")
+        assert bob.request.get(alices_image).status == 404
+        alice.screenshot(path=str(OUTPUT_DIR / "visitor-a.png"), full_page=True)
+        bob.screenshot(path=str(OUTPUT_DIR / "visitor-b.png"), full_page=True)
+
+        # Draw a 7 stroke by stroke with the mouse, one more stroke by touch, and classify it.
+        bob.click("#pad-clear")
+        draw_strokes(bob, SEVEN_STROKES)
+        bob.evaluate(TOUCH_STROKE_JS, [[(100, 105), (140, 105)]])
+        with bob.expect_response(f"{server.url}/api/predict") as drawn:
+            bob.click("#pad-classify")
+        assert drawn.value.status == 200
+        drawn_class = bob.inner_text("#pad-class").strip()
+        assert drawn_class == "7"
+        bob.locator("#draw").screenshot(path=str(OUTPUT_DIR / "drawn-digit.png"))
+        # Drawings go through the stateless JSON API: not listed as Bob's.
+        bob.goto(f"{server.url}/")
+        assert recent_classes(bob) == ["3"]
+
+        # A page of another origin cannot post the form.
+        with other_origin_site(tmp_path / "other-site", f"{server.url}/") as form_url:
+            bob.goto(form_url)
+            with bob.expect_navigation() as refused:
+                bob.click("#go")
+            assert refused.value.status == 403
+            bob.screenshot(path=str(OUTPUT_DIR / "cross-site-post-refused.png"), full_page=True)
+        # The only failed response is the other site's post; the console has no policy violation,
+        # only that 403 and the favicons the browser asks the 403 page and the other site for.
+        assert trouble.failed_responses == [f"POST {server.url}/ 403"], trouble.failed_responses
+        expected = ("status of 403", "status of 404")
+        assert all(
+            problem.endswith(")") and any(e in problem for e in expected) for problem in trouble.problems
+        ), trouble.problems
+        alice_context.close()
+        bob_context.close()
+    print(f"\nthe drawn 7 was classified as {drawn_class}")
