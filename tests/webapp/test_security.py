@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 from flask import Request
 from flask.testing import FlaskClient
 from PIL import Image
 from werkzeug.test import EnvironBuilder
 
-from tests.webapp.webtest_support import AppFactory, Digit, png_bytes, require_digits
+from tests.webapp.webtest_support import AppFactory, Digit, gunicorn_server, png_bytes, require_digits
 from tfserving_web.image_upload import check_image
 from tfserving_web.model_server import Prediction
 from tfserving_web.prediction_store import PredictionStore
@@ -206,3 +207,27 @@ def test_stored_predictions_expire_in_time_as_well_as_in_count(tmp_path: Path) -
     assert store.path_of(entry.thumbnail_file, "v" * 32) is None
     store.prune()
     assert list((tmp_path / "uploads").iterdir()) == []
+
+
+def test_the_secure_cookie_setting_marks_the_cookie(make_app: AppFactory, dead_rest_url) -> None:
+    client = make_app(TFSERVING_REST_URL=dead_rest_url, SESSION_COOKIE_SECURE="true").test_client()
+    assert "Secure" in client.get("/").headers["Set-Cookie"]
+
+
+@pytest.mark.slow
+def test_under_gunicorn_the_rate_limit_turned_on_answers_429_and_recovers(
+    dead_rest_url, tmp_path: Path
+) -> None:
+    env = {
+        "TFWEB_TFSERVING_REST_URL": dead_rest_url,
+        "TFWEB_RATE_LIMIT": "60",  # one a second
+        "TFWEB_RATE_LIMIT_BURST": "2",
+        "TFWEB_RATE_LIMIT_LOOPBACK": "true",
+    }
+    with gunicorn_server(env, tmp_path / "gunicorn.log", workers=1) as server, requests.Session() as session:
+        statuses = [session.post(f"{server.url}/api/predict", json={}, timeout=10) for _ in range(3)]
+        assert [answer.status_code for answer in statuses] == [400, 400, 429]
+        assert statuses[2].headers["Retry-After"] == "1"
+        assert statuses[2].headers["X-Content-Type-Options"] == "nosniff"
+        time.sleep(1.2)
+        assert session.post(f"{server.url}/api/predict", json={}, timeout=10).status_code == 400

@@ -97,6 +97,7 @@ def test_json_list_of_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
         ("TFWEB_RATE_LIMIT_BURST", "0"),
         ("TFWEB_RATE_LIMIT_LOOPBACK", "sometimes"),
         ("TFWEB_TRUSTED_PROXIES", "haproxy.local"),
+        ("TFWEB_SESSION_COOKIE_SECURE", "https"),
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(

@@ -69,6 +69,8 @@ DEFAULTS: dict[str, Any] = {
     # Signs the visitor cookie. Empty means a random key kept in `<instance folder>/secret_key`
     # (made on first start, shared by all workers of the host).
     "SECRET_KEY": "",
+    # Send the visitor cookie over HTTPS only (Flask's own key): turn on where the site is HTTPS.
+    "SESSION_COOKIE_SECURE": False,
     # Requests to /api/predict per minute per client address (0: no limit), and how many at once.
     "RATE_LIMIT": 120,
     "RATE_LIMIT_BURST": 20,
@@ -197,6 +199,7 @@ CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "RECENT_SHOWN": _non_negative_int,
     "TOP_CLASSES": _positive(int),
     "SECRET_KEY": _secret_key,
+    "SESSION_COOKIE_SECURE": _to_bool,
     "RATE_LIMIT": _non_negative_int,
     "RATE_LIMIT_BURST": _positive(int),
     "RATE_LIMIT_LOOPBACK": _to_bool,
