@@ -231,3 +231,18 @@ def test_under_gunicorn_the_rate_limit_turned_on_answers_429_and_recovers(
         assert statuses[2].headers["X-Content-Type-Options"] == "nosniff"
         time.sleep(1.2)
         assert session.post(f"{server.url}/api/predict", json={}, timeout=10).status_code == 400
+
+
+def test_expired_uploads_are_deleted_without_new_uploads(
+    make_app: AppFactory, dead_rest_url, tmp_path: Path
+) -> None:
+    app = make_app(TFSERVING_REST_URL=dead_rest_url, UPLOADS_MAX_AGE=1)
+    store = app.extensions["prediction_store"]
+    image = check_image(png_bytes(Image.effect_noise((16, 16), 80)), max_pixels=256)
+    prediction = Prediction(model="digits", version=1, class_id=3, probabilities=[0.1] * 10, latency_ms=1.0)
+    store.write(store.new_entry(image, prediction, visitor="v" * 32), image.original)
+    assert app.test_client().get("/healthz").status_code == 200  # the worker's first request
+    deadline = time.monotonic() + 10
+    while any(store.folder.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(store.folder.iterdir()) == []

@@ -16,7 +16,7 @@ from tfserving_web.image_upload import refuse_decompression_bombs
 from tfserving_web.model_catalog import ModelCatalog
 from tfserving_web.model_server import ModelServerClient
 from tfserving_web.per_process import PerProcess
-from tfserving_web.prediction_store import PredictionStore
+from tfserving_web.prediction_store import PredictionStore, start_expiry_thread
 from tfserving_web.security import init_security
 from tfserving_web.tfserving_client import create_client
 from tfserving_web.upload_queue import UploadQueue
@@ -54,6 +54,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["upload_queue"] = (
         PerProcess(lambda: UploadQueue(store, app.config["UPLOAD_QUEUE_SIZE"])) if store is not None else None
     )
+    if store is not None:
+        # One thread per worker process, started by its first request.
+        expiry = PerProcess(lambda: start_expiry_thread(store))
+
+        @app.before_request
+        def start_expiry() -> None:
+            expiry()
     refuse_decompression_bombs()
     init_security(app)
     configure_cookie(app)

@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import secrets
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -196,3 +197,27 @@ class PredictionStore:
             return None
         path = self.folder / filename
         return path if path.is_file() else None
+
+
+def start_expiry_thread(store: PredictionStore) -> threading.Thread:
+    """A daemon thread of the worker that deletes expired entries every `expiry_interval(store)`
+    seconds, so uploads are gone soon after UPLOADS_MAX_AGE even when no one uploads (the writer
+    prunes only as it writes). Started on a worker's first request (any request: HAProxy's health
+    checks count); a listing of the folder each time, a millisecond for the default 100 entries."""
+
+    def expire() -> None:
+        while True:
+            time.sleep(expiry_interval(store))
+            try:
+                store.prune()
+            except OSError as error:
+                log.warning("could not delete expired uploads in %s: %s", store.folder, error)
+
+    thread = threading.Thread(target=expire, name="upload-expiry", daemon=True)
+    thread.start()
+    return thread
+
+
+def expiry_interval(store: PredictionStore) -> float:
+    """Seconds between two deletions of expired entries: a quarter of the age limit, 1 s to 10 min."""
+    return min(600.0, max(1.0, store.max_age / 4))
