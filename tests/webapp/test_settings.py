@@ -20,6 +20,8 @@ def test_defaults_without_file_or_environment(tmp_path: Path) -> None:
     assert app.config["MODEL_NAME"] == "digits"
     assert app.config["MODEL_CANDIDATES"] == ["digits"]
     assert app.config["STORE_UPLOADS"] is True
+    assert app.config["RATE_LIMIT"] == 0 and app.config["TRUSTED_PROXIES"] == []
+    assert app.config["UPLOADS_MAX_AGE"] == 86400.0
     # Default upload folder: the design's predict_images, inside the instance folder.
     assert app.config["UPLOAD_FOLDER"] == str(tmp_path / "instance" / "predict_images")
 

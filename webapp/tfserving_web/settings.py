@@ -72,7 +72,10 @@ DEFAULTS: dict[str, Any] = {
     # Send the visitor cookie over HTTPS only (Flask's own key): turn on where the site is HTTPS.
     "SESSION_COOKIE_SECURE": False,
     # Requests to /api/predict per minute per client address (0: no limit), and how many at once.
-    "RATE_LIMIT": 120,
+    # Off by default: behind a proxy every client has the proxy's address until TRUSTED_PROXIES names
+    # it (and the proxy sends X-Forwarded-For), and one shared limit would throttle everyone. A limit
+    # applies per worker process: with N workers a client gets up to N times it.
+    "RATE_LIMIT": 0,
     "RATE_LIMIT_BURST": 20,
     # Loopback clients are not limited (tests, the deploy's checks) unless this is on.
     "RATE_LIMIT_LOOPBACK": False,
