@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -42,7 +43,8 @@ def command(name: str, *args: str, env: dict | None = None, timeout: int = 900) 
 def on_box(box: str, shell_command: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
     """Run a shell command as root on a box of the fleet (over its ssh)."""
     return subprocess.run(
-        [str(VENV_BIN / "tfstack-box"), "ssh", "--name", box, "--", "sudo", "sh", "-c", shell_command],
+        # One word for the remote shell: ssh joins its arguments with spaces.
+        [str(VENV_BIN / "tfstack-box"), "ssh", "--name", box, "--", "sudo", "sh", "-c", shlex.quote(shell_command)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
 
