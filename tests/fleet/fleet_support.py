@@ -42,11 +42,10 @@ def command(name: str, *args: str, env: dict | None = None, timeout: int = 900) 
 
 def on_box(box: str, shell_command: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
     """Run a shell command as root on a box of the fleet (over its ssh)."""
-    return subprocess.run(
-        # One word for the remote shell: ssh joins its arguments with spaces.
-        [str(VENV_BIN / "tfstack-box"), "ssh", "--name", box, "--", "sudo", "sh", "-c", shlex.quote(shell_command)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
+    # One word for the remote shell: ssh joins its arguments with spaces.
+    remote = ["sudo", "sh", "-c", shlex.quote(shell_command)]
+    argv = [str(VENV_BIN / "tfstack-box"), "ssh", "--name", box, "--", *remote]
+    return subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def haproxy_states() -> dict[tuple[str, str], str]:
