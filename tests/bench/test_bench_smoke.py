@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from tfstack_bench import load, summary
 
 from tests.support.paths import SERVING_MODEL_DIR
+from tfstack_bench import load, summary
 
 BENCH = Path(sys.executable).parent / "tfstack-bench"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
