@@ -1,5 +1,6 @@
 """The repository signing key: a configured fingerprint is enforced, a changed key on the host is
-replaced from the configured URL, and an expired key at the URL is refused (apt would say EXPKEYSIG)."""
+replaced from the configured URL, an expired key at the URL is refused (apt would say EXPKEYSIG), and
+an unreachable URL does not stop a run while the installed key is valid (it fails one that has none)."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def served_keyring(converged_box, host) -> Iterator[str]:
     """The keyring site.yml installed; put back if a test leaves another one on the box."""
     keyring = host.file(KEYRING).content_string
     yield keyring
-    if host.file(KEYRING).content_string != keyring:
+    if not host.file(KEYRING).exists or host.file(KEYRING).content_string != keyring:
         converged_box.converge("site.yml", "--tags", "tfserving_install")
 
 
@@ -100,3 +101,26 @@ def test_an_expired_key_at_the_url_is_refused(
     assert run.returncode != 0
     assert "EXPKEYSIG" in run.output and "expired" in run.output, run.output[-3000:]
     assert host.file(KEYRING).content_string == served_keyring, "an expired key must not be installed"
+
+
+def test_an_unreachable_key_url_keeps_the_valid_installed_key(
+    converged_box, served_keyring: str, host
+) -> None:
+    # Nothing listens on port 9 (discard) of the box's loopback: the fetch fails at once.
+    run = install_phase(converged_box, tensorflow_serving_apt_key_url="http://127.0.0.1:9/key.gpg")
+    assert run.returncode == 0, run.output[-3000:]
+    assert "WARNING: cannot fetch http://127.0.0.1:9/key.gpg" in run.output, run.output[-3000:]
+    assert run.recap["changed"] == 0, "\n".join(run.changed_tasks())
+    assert host.file(KEYRING).content_string == served_keyring
+
+
+def test_an_unreachable_key_url_without_a_valid_key_fails_with_one_message(
+    converged_box, served_keyring: str, host
+) -> None:
+    box_shell(host, f"rm -f {KEYRING}")
+    run = install_phase(converged_box, tensorflow_serving_apt_key_url="http://127.0.0.1:9/key.gpg")
+    assert run.returncode != 0
+    assert (
+        "No valid signing key: cannot fetch http://127.0.0.1:9/key.gpg" in run.output
+        and f"the installed keyring {KEYRING} is missing" in run.output
+    ), run.output[-3000:]
