@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from . import lifecycle, network
-from .errors import BoxError
+from .errors import run_reporting_errors
 from .settings import (
     DEFAULT_NAME,
     DEFAULT_SSH_PORT,
@@ -80,26 +79,21 @@ def _box(args: argparse.Namespace) -> Box:
     return lifecycle.resolve_box(args.name, args.ssh_port, args.address)
 
 
+def _dispatch(args: argparse.Namespace) -> int | None:
+    box = _box(args)
+    if args.command == "up":
+        lifecycle.up(box, args.boot_timeout)
+    elif args.command == "down":
+        lifecycle.down(box, args.stop_timeout)
+    elif args.command == "destroy":
+        lifecycle.destroy(box, args.stop_timeout)
+    elif args.command == "ssh":
+        lifecycle.ssh(box, args.remote_command)
+    elif args.command == "status":
+        return lifecycle.status(box)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        box = _box(args)
-        if args.command == "up":
-            lifecycle.up(box, args.boot_timeout)
-        elif args.command == "down":
-            lifecycle.down(box, args.stop_timeout)
-        elif args.command == "destroy":
-            lifecycle.destroy(box, args.stop_timeout)
-        elif args.command == "ssh":
-            lifecycle.ssh(box, args.remote_command)
-        elif args.command == "status":
-            return lifecycle.status(box)
-    except BoxError as error:
-        print(f"box: {error}", file=sys.stderr)
-        if error.detail:
-            print(error.detail, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("box: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_reporting_errors("box", lambda: _dispatch(args))

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from . import fleet, fleet_inventory, network
-from .errors import BoxError
+from .errors import run_reporting_errors
 
 DESCRIPTION = f"""\
 The test fleet: boxes that stand for separate servers. A package mirror on this machine's network
@@ -45,26 +44,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _dispatch(args: argparse.Namespace) -> int | None:
+    members = fleet.members(args.tfserving_hosts, args.web_hosts)
+    if args.command == "up":
+        upstream = fleet.read_upstream(args.upstream)
+        fleet.up(members, args.boot_timeout)
+        print(f"fleet: inventory {fleet_inventory.write(members, upstream)}", flush=True)
+    elif args.command == "down":
+        fleet.down(members, args.stop_timeout)
+    elif args.command == "destroy":
+        fleet.destroy(members, args.stop_timeout)
+    elif args.command == "status":
+        return fleet.status(members)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        members = fleet.members(args.tfserving_hosts, args.web_hosts)
-        if args.command == "up":
-            upstream = fleet.read_upstream(args.upstream)
-            fleet.up(members, args.boot_timeout)
-            print(f"fleet: inventory {fleet_inventory.write(members, upstream)}", flush=True)
-        elif args.command == "down":
-            fleet.down(members, args.stop_timeout)
-        elif args.command == "destroy":
-            fleet.destroy(members, args.stop_timeout)
-        elif args.command == "status":
-            return fleet.status(members)
-    except BoxError as error:
-        print(f"fleet: {error}", file=sys.stderr)
-        if error.detail:
-            print(error.detail, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("fleet: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_reporting_errors("fleet", lambda: _dispatch(args))

@@ -7,6 +7,7 @@ Signature `serving_default`: input `x` float32 [None] -> output `y` float32 [Non
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -51,10 +52,5 @@ def main() -> int:
     return 0
 
 
-def entry_point() -> None:
-    """Console script entry point: expected errors become one line and an exit status."""
-    cli.run(main)
-
-
-if __name__ == "__main__":
-    entry_point()
+# The console script: expected errors become one line and an exit status.
+entry_point = functools.partial(cli.run, main)

@@ -6,6 +6,7 @@ to save a model below --min-accuracy, so `make` never exports a bad model.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -87,10 +88,5 @@ def main() -> int:
     return 0
 
 
-def entry_point() -> None:
-    """Console script entry point: expected errors become one line and an exit status."""
-    cli.run(main)
-
-
-if __name__ == "__main__":
-    entry_point()
+# The console script: expected errors become one line and an exit status.
+entry_point = functools.partial(cli.run, main)

@@ -140,6 +140,12 @@ def test_a_version_upstream_drops_stays_published(mirror: dict, upstream: dict, 
         assert len(after["packages"][component]) == 2
 
 
+def _sign_release(home: Path, fingerprint: str, release: Path) -> None:
+    """Signs upstream's Release again as InRelease (what the mirror checks first)."""
+    in_release = str(release.with_name("InRelease"))
+    _gpg(home, "--yes", "--local-user", fingerprint, "--clearsign", "--output", in_release, str(release))
+
+
 def test_an_expired_upstream_key_stops_the_update(mirror: dict, upstream: dict, tmp_path: Path) -> None:
     work, fingerprint = upstream["work"], upstream["fingerprint"]
     release = work / "repo" / "dists" / "stable" / "Release"
@@ -148,28 +154,10 @@ def test_an_expired_upstream_key_stops_the_update(mirror: dict, upstream: dict, 
     # The key as upstream now serves it, with its new expiry: what the role fetches into the keyring.
     _gpg(home, "--yes", "--export", "--output", mirror["args"]["upstream_keyring"], fingerprint)
     try:
-        _gpg(
-            home,
-            "--yes",
-            "--local-user",
-            fingerprint,
-            "--clearsign",
-            "--output",
-            str(release.with_name("InRelease")),
-            str(release),
-        )
+        _sign_release(home, fingerprint, release)
         time.sleep(4)
         result = run_module("package_mirror", "package_mirror_aptly", mirror["args"], tmp_path)
         assert result.get("failed") and "EXPKEYSIG" in result["msg"] and "expired" in result["msg"], result
     finally:
         _gpg(home, "--quick-set-expire", fingerprint, "2y")
-        _gpg(
-            home,
-            "--yes",
-            "--local-user",
-            fingerprint,
-            "--clearsign",
-            "--output",
-            str(release.with_name("InRelease")),
-            str(release),
-        )
+        _sign_release(home, fingerprint, release)
