@@ -133,25 +133,18 @@ def test_second_up_is_a_no_op() -> None:
     assert _nspawn_pid() == before
 
 
+def _ansible(*args: str) -> subprocess.CompletedProcess[str]:
+    """An ad-hoc ansible command through the box's inventory, from the repository root."""
+    argv = [str(VENV_BIN / "ansible"), "-i", str(INVENTORY), *args]
+    return subprocess.run(argv, capture_output=True, text=True, check=False, cwd=REPO_ROOT)
+
+
 def test_ansible_pings_through_the_inventory() -> None:
-    ansible = VENV_BIN / "ansible"
-    result = subprocess.run(
-        [ansible, "-i", INVENTORY, "all", "-m", "ansible.builtin.setup", "-a", "filter=ansible_service_mgr"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO_ROOT,
-    )
+    result = _ansible("all", "-m", "ansible.builtin.setup", "-a", "filter=ansible_service_mgr")
     assert result.returncode == 0, result.stdout + result.stderr
     # Matches the default and the yaml stdout callbacks alike (ansible.cfg may pick either).
     assert re.search(r'ansible_service_mgr"?: "?systemd', result.stdout), result.stdout
-    ping = subprocess.run(
-        [ansible, "-i", INVENTORY, "tfserving:webapp", "-m", "ansible.builtin.ping"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO_ROOT,
-    )
+    ping = _ansible("tfserving:webapp", "-m", "ansible.builtin.ping")
     assert ping.returncode == 0, ping.stdout + ping.stderr
     assert re.search(r'ping"?: "?pong', ping.stdout), ping.stdout
 
