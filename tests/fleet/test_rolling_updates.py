@@ -83,7 +83,12 @@ def test_model_rollout_loses_no_request(fleet, digits_source: Path) -> None:
     assert run.returncode == 0, run.output[-4000:]
     assert_no_failures(report, "model rollout")
     for name in TFSERVING_HOSTS:
-        status = on_box(name, "curl -s http://127.0.0.1:8501/v1/models/digits").stdout
+        # The boxes have python3, not curl.
+        url = "http://127.0.0.1:8501/v1/models/digits"
+        status = on_box(
+            name,
+            f"python3 -c 'import urllib.request; print(urllib.request.urlopen(\"{url}\").read().decode())'",
+        ).stdout
         assert f'"version": "{current + 1}"' in status and "AVAILABLE" in status, status
 
 
