@@ -1,0 +1,69 @@
+"""What Prometheus scrapes, as group_vars/monitoring.yml derives it from an inventory (Ansible's own
+templating, run for real with `ansible -m debug`): every host's node exporter, each service on the hosts
+of its group, a port a host overrides, and no job for an empty group."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.support.paths import REPO_ROOT, VENV_BIN
+
+FLEET = """
+[mirror]
+mirror ansible_host=10.213.0.1
+[loadbalancer]
+lb ansible_host=10.213.0.10
+[tfserving]
+tfs1 ansible_host=10.213.0.11
+tfs2 ansible_host=10.213.0.12 tensorflow_serving_rest_port=9501
+[webapp]
+web1 ansible_host=10.213.0.21
+[monitoring]
+lb
+"""
+
+ONE_BOX = """
+[tfserving]
+box ansible_host=127.0.0.1
+[webapp]
+box
+[monitoring]
+box
+"""
+
+
+def scrape_jobs(inventory: str, tmp_path: Path) -> dict[str, dict]:
+    """prometheus_scrape_jobs of the first monitoring host, by job name."""
+    (tmp_path / "inventory.ini").write_text(inventory)
+    (tmp_path / "group_vars").symlink_to(REPO_ROOT / "group_vars")
+    completed = subprocess.run(
+        [str(VENV_BIN / "ansible"), "-i", str(tmp_path / "inventory.ini"), "monitoring[0]",
+         "-m", "ansible.builtin.debug", "-a", "var=prometheus_scrape_jobs", "--one-line"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    answer = json.loads(completed.stdout.split("=>", 1)[1])
+    return {job["job_name"]: job for job in answer["prometheus_scrape_jobs"]}
+
+
+def targets(job: dict) -> dict[str, str]:
+    return {target["instance"]: target["address"] for target in job["targets"]}
+
+
+def test_a_fleet_is_scraped_by_group_with_each_hosts_own_port(tmp_path: Path) -> None:
+    jobs = scrape_jobs(FLEET, tmp_path)
+    assert sorted(jobs) == ["haproxy", "node", "prometheus", "tfserving", "tfserving-web"]
+    assert targets(jobs["tfserving"]) == {"tfs1": "10.213.0.11:8501", "tfs2": "10.213.0.12:9501"}
+    assert jobs["tfserving"]["metrics_path"] == "/monitoring/prometheus/metrics"
+    assert targets(jobs["haproxy"]) == {"lb": "10.213.0.10:8405"}
+    assert targets(jobs["tfserving-web"]) == {"web1": "10.213.0.21:8080"}
+    assert targets(jobs["prometheus"]) == {"lb": "10.213.0.10:9090"}
+    assert set(targets(jobs["node"])) == {"mirror", "lb", "tfs1", "tfs2", "web1"}
+
+
+def test_one_box_gets_no_job_for_an_empty_group(tmp_path: Path) -> None:
+    jobs = scrape_jobs(ONE_BOX, tmp_path)
+    assert sorted(jobs) == ["node", "prometheus", "tfserving", "tfserving-web"]
+    assert targets(jobs["node"]) == {"box": "127.0.0.1:9100"}
