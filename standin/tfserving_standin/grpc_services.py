@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent import futures
 from typing import NoReturn, TypeVar
@@ -21,9 +22,8 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from tfserving_standin import servable_calls
+from tfserving_standin import metrics, servable_calls
 from tfserving_standin.errors import Code, ServingError, invalid_argument
-from tfserving_standin.metrics import METRICS
 from tfserving_standin.model_manager import ModelManager
 
 log = logging.getLogger("tensorflow_serving.model_servers.server")
@@ -104,7 +104,8 @@ class PredictionService(_ServesModels, prediction_service_pb2_grpc.PredictionSer
     def Predict(
         self, request: predict_pb2.PredictRequest, context: grpc.ServicerContext
     ) -> predict_pb2.PredictResponse:
-        status = "OK"
+        start = time.monotonic()
+        status = "UNKNOWN"  # what gRPC answers for an unexpected exception
         try:
             timeout = context.time_remaining()
             timeout_in_ms = int(timeout * 1000) if timeout is not None and timeout < 1e9 else 0
@@ -114,7 +115,6 @@ class PredictionService(_ServesModels, prediction_service_pb2_grpc.PredictionSer
                 _inputs_from_protos(request),
                 list(request.output_filter),
                 timeout_in_ms,
-                "GRPC",
             )
             response = predict_pb2.PredictResponse()
             response.model_spec.name = request.model_spec.name
@@ -122,12 +122,14 @@ class PredictionService(_ServesModels, prediction_service_pb2_grpc.PredictionSer
             response.model_spec.signature_name = signature
             for alias, array in outputs.items():
                 response.outputs[alias].CopyFrom(tensor_proto_as_fields(array))
+            status = "OK"
             return response
         except ServingError as error:
             status = error.code.name
             _abort(context, error)
         finally:
-            METRICS.count_request(request.model_spec.name, status)
+            micros = (time.monotonic() - start) * 1e6
+            metrics.record_request(request.model_spec.name, status, "Predict", "GRPC", micros)
 
     def GetModelMetadata(
         self, request: get_model_metadata_pb2.GetModelMetadataRequest, context: grpc.ServicerContext

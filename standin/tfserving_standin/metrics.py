@@ -1,12 +1,17 @@
-"""Counters the real server exports, rendered in Prometheus text format by prometheus-client.
+"""The real server's Prometheus metrics that the bundle reads, rendered by prometheus-client.
 
-Names follow TF Serving's Prometheus exporter, which turns `/tensorflow/serving/request_count` into
-`:tensorflow:serving:request_count`. Only a handful of the real metrics are kept: enough for a scrape
-config, a dashboard query or a test to find familiar names, not a copy of the whole set.
+TF Serving's exporter (util/prometheus_exporter.cc) turns `/tensorflow/serving/request_count` into
+`:tensorflow:serving:request_count`, prints a counter as-is (no `_total`) and a TensorFlow Sampler as a
+histogram whose `le` bounds are the bucket limits printed with six significant digits. Kept here: the
+families of servables/tensorflow/util.cc, saved_model_warmup_util.cc and TensorFlow's
+cc/saved_model/loader.cc that request rates, latencies and load failures are read from; the rest of the
+real set (graph runs, batching, example counts...) is not.
 """
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -15,113 +20,113 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-_LATENCY_BUCKETS_US = (
-    10,
-    18,
-    32.4,
-    58.3,
-    105,
-    189,
-    340,
-    612,
-    1.1e3,
-    1.98e3,
-    3.57e3,
-    6.43e3,
-    1.16e4,
-    2.08e4,
-    3.75e4,
-    6.75e4,
-    1.21e5,
-    2.19e5,
-    3.94e5,
-    7.09e5,
-    1.28e6,
-    2.3e6,
-    4.13e6,
-    7.44e6,
-    1.34e7,
-    2.41e7,
-    4.34e7,
-    7.81e7,
-    1.41e8,
-    2.53e8,
-    4.56e8,
-    8.2e8,
-    1.48e9,
+
+def _exponential_buckets(scale: float, growth_factor: float, count: int) -> tuple[float, ...]:
+    """monitoring::Buckets::Exponential: scale, scale*growth, ... (count limits; +Inf follows)."""
+    limits = []
+    bound = scale
+    for _ in range(count):
+        limits.append(bound)
+        bound *= growth_factor
+    return tuple(limits)
+
+
+# "Scale of 10, power of 1.8 with bucket count 33 (~20 minutes)", in microseconds.
+LATENCY_BUCKETS_US = _exponential_buckets(10, 1.8, 33)
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    name: str
+    documentation: str
+    kind: str  # "counter" or "histogram"
+    labels: tuple[str, ...]
+
+
+REQUEST_COUNT = Family(
+    ":tensorflow:serving:request_count", "The total number of requests.", "counter", ("model_name", "status")
 )
+REQUEST_LATENCY = Family(
+    ":tensorflow:serving:request_latency",
+    "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
+    "histogram",
+    ("model_name", "API", "entrypoint"),
+)
+RUNTIME_LATENCY = Family(
+    ":tensorflow:serving:runtime_latency",
+    "Distribution of wall time (in microseconds) for Tensorflow runtime.",
+    "histogram",
+    ("model_name", "API", "runtime"),
+)
+WARMUP_LATENCY = Family(
+    ":tensorflow:serving:model_warmup_latency",
+    "Distribution of wall time (in microseconds) for warming up the model.",
+    "histogram",
+    ("model_path", "status"),
+)
+LOAD_ATTEMPT_COUNT = Family(
+    ":tensorflow:cc:saved_model:load_attempt_count",
+    "The number of times a SavedModel was successfully loaded.",  # sic: failures are counted too
+    "counter",
+    ("model_path", "status"),
+)
+LOAD_LATENCY = Family(
+    ":tensorflow:cc:saved_model:load_latency",
+    "Latency in microseconds for SavedModels that were successfully loaded.",
+    "counter",
+    ("model_path",),
+)
+FAMILIES = (REQUEST_COUNT, REQUEST_LATENCY, RUNTIME_LATENCY, WARMUP_LATENCY, LOAD_ATTEMPT_COUNT, LOAD_LATENCY)
 
 
 class ServingMetrics(Collector):
-    """Thread-safe counters, collected on each scrape."""
+    """Thread-safe counters and histograms, collected on each scrape."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._requests: dict[tuple[str, str], int] = defaultdict(int)
-        self._loads: dict[tuple[str, str], int] = defaultdict(int)
-        # Per label set: one count per bucket (not cumulative), then the sum of observations.
-        self._latency: dict[tuple[str, str, str], list[float]] = {}
+        self._counters: dict[Family, dict[tuple[str, ...], float]] = defaultdict(lambda: defaultdict(float))
+        # Per label set: one count per bucket (the last for +Inf, not cumulative), then the sum.
+        self._histograms: dict[Family, dict[tuple[str, ...], list[float]]] = defaultdict(dict)
 
-    def count_request(self, model_name: str, status: str) -> None:
+    def increment(self, family: Family, labels: tuple[str, ...], amount: float = 1) -> None:
+        assert family.kind == "counter" and len(labels) == len(family.labels)
         with self._lock:
-            self._requests[(model_name, status)] += 1
+            self._counters[family][labels] += amount
 
-    def count_load(self, model_path: str, status: str) -> None:
+    def observe(self, family: Family, labels: tuple[str, ...], micros: float) -> None:
+        """Adds one sample; like TensorFlow's Histogram, a value equal to a limit counts above it."""
+        assert family.kind == "histogram" and len(labels) == len(family.labels)
         with self._lock:
-            self._loads[(model_path, status)] += 1
-
-    def observe_latency(self, model_name: str, api: str, entrypoint: str, micros: float) -> None:
-        with self._lock:
-            counts = self._latency.setdefault(
-                (model_name, api, entrypoint), [0.0] * (len(_LATENCY_BUCKETS_US) + 2)
-            )
-            bucket = next(
-                (i for i, bound in enumerate(_LATENCY_BUCKETS_US) if micros <= bound),
-                len(_LATENCY_BUCKETS_US),
-            )
-            counts[bucket] += 1
+            counts = self._histograms[family].setdefault(labels, [0.0] * (len(LATENCY_BUCKETS_US) + 2))
+            counts[bisect.bisect_right(LATENCY_BUCKETS_US, micros)] += 1
             counts[-1] += micros
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
-            requests = dict(self._requests)
-            loads = dict(self._loads)
-            latency = {key: list(values) for key, values in self._latency.items()}
-        request_count = Metric(
-            ":tensorflow:serving:request_count", "The total number of requests.", "counter"
-        )
-        for (model_name, status), value in sorted(requests.items()):
-            request_count.add_sample(
-                ":tensorflow:serving:request_count", {"model_name": model_name, "status": status}, value
-            )
-        yield request_count
-        load_count = Metric(
-            ":tensorflow:cc:saved_model:load_attempt_count",
-            "The number of times a SavedModel was successfully loaded.",
-            "counter",
-        )
-        for (model_path, status), value in sorted(loads.items()):
-            load_count.add_sample(
-                ":tensorflow:cc:saved_model:load_attempt_count",
-                {"model_path": model_path, "status": status},
-                value,
-            )
-        yield load_count
-        name = ":tensorflow:serving:request_latency"
-        histogram = Metric(
-            name, "Distribution of wall time (in microseconds) for Tensorflow Serving request.", "histogram"
-        )
-        for (model_name, api, entrypoint), counts in sorted(latency.items()):
-            labels = {"model_name": model_name, "API": api, "entrypoint": entrypoint}
-            cumulative = 0.0
-            for bound, count in zip(_LATENCY_BUCKETS_US, counts, strict=False):
-                cumulative += count
-                histogram.add_sample(f"{name}_bucket", {**labels, "le": str(bound)}, cumulative)
-            total = cumulative + counts[len(_LATENCY_BUCKETS_US)]
-            histogram.add_sample(f"{name}_bucket", {**labels, "le": "+Inf"}, total)
-            histogram.add_sample(f"{name}_sum", labels, counts[-1])
-            histogram.add_sample(f"{name}_count", labels, total)
-        yield histogram
+            counters = {family: dict(cells) for family, cells in self._counters.items()}
+            histograms = {
+                family: {labels: list(counts) for labels, counts in cells.items()}
+                for family, cells in self._histograms.items()
+            }
+        for family in FAMILIES:
+            metric = Metric(family.name, family.documentation, family.kind)
+            if family.kind == "counter":
+                for labels, value in sorted(counters.get(family, {}).items()):
+                    metric.add_sample(family.name, dict(zip(family.labels, labels, strict=True)), value)
+            else:
+                for labels, counts in sorted(histograms.get(family, {}).items()):
+                    _add_histogram(metric, dict(zip(family.labels, labels, strict=True)), counts)
+            yield metric
+
+
+def _add_histogram(metric: Metric, labels: dict[str, str], counts: list[float]) -> None:
+    cumulative = 0.0
+    bounds = [format(bound, ".6g") for bound in LATENCY_BUCKETS_US] + ["+Inf"]
+    for bound, count in zip(bounds, counts, strict=False):
+        cumulative += count
+        metric.add_sample(f"{metric.name}_bucket", {**labels, "le": bound}, cumulative)
+    metric.add_sample(f"{metric.name}_sum", labels, counts[-1])
+    metric.add_sample(f"{metric.name}_count", labels, cumulative)
 
 
 METRICS = ServingMetrics()
@@ -129,5 +134,26 @@ _REGISTRY = CollectorRegistry(auto_describe=False)
 _REGISTRY.register(METRICS)
 
 
+def record_request(model_name: str, status: str, api: str, entrypoint: str, micros: float) -> None:
+    """One answered request, as http_server.cc and prediction_service_impl.cc record it: counted with
+    its status code's name ("OK", "NOT_FOUND", ...), timed only when it succeeded."""
+    METRICS.increment(REQUEST_COUNT, (model_name, status))
+    if status == "OK":
+        METRICS.observe(REQUEST_LATENCY, (model_name, api, entrypoint), micros)
+
+
+def record_load(model_path: str, succeeded: bool, micros: float) -> None:
+    """One LoadSavedModel attempt of a version directory (loader.cc): "success" or "fail", and its time."""
+    METRICS.increment(LOAD_ATTEMPT_COUNT, (model_path, "success" if succeeded else "fail"))
+    METRICS.increment(LOAD_LATENCY, (model_path,), int(micros))
+
+
 def prometheus_page() -> bytes:
-    return generate_latest(_REGISTRY)
+    """The text format (0.0.4). prometheus-client writes a counter's HELP and TYPE lines for
+    `<name>_total`, its own naming rule; TF Serving's counters have no suffix, so those two lines are
+    given the samples' name back, or a scraper would not know the samples are counters."""
+    page = generate_latest(_REGISTRY)
+    for family in FAMILIES:
+        if family.kind == "counter":
+            page = page.replace(f" {family.name}_total ".encode(), f" {family.name} ".encode())
+    return page

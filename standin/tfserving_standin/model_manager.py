@@ -24,7 +24,6 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from tfserving_standin import config_files, versions
 from tfserving_standin.errors import Code, ServingError, failed_precondition, invalid_argument, not_found
-from tfserving_standin.metrics import METRICS
 
 log = logging.getLogger("tensorflow_serving.core.basic_manager")
 
@@ -269,10 +268,8 @@ class ModelManager:
                 bundle = self._load(name, slot.path, version)
             except ServingError as caught:
                 error = caught
-                METRICS.count_load(slot.path, "error")
                 log.error("Loading servable: %s failed: %s", servable_id(name, version), caught)
                 continue
-            METRICS.count_load(slot.path, "success")
             with self._lock:
                 slot.bundle = bundle
                 slot.harness = Harness.READY

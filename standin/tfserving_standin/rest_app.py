@@ -7,17 +7,18 @@ the monitoring config enables it, and anything else gets a plain, non-JSON 404.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
+import time
 from urllib.parse import unquote
 
 from flask import Flask, Response, request
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2
 
-from tfserving_standin import rest_json, servable_calls
-from tfserving_standin.errors import ServingError, invalid_argument
-from tfserving_standin.metrics import METRICS, prometheus_page
+from tfserving_standin import metrics, rest_json, servable_calls
+from tfserving_standin.errors import Code, ServingError, invalid_argument
 from tfserving_standin.model_manager import ModelManager
 from tfserving_standin.saved_model_loader import DEFAULT_SIGNATURE, SavedModelBundle
 
@@ -60,22 +61,32 @@ def _metadata_json(response: get_model_metadata_pb2.GetModelMetadataResponse) ->
     return f'{{\n"model_spec":{spec},\n"metadata": {{"signature_def": {signatures}}}\n}}\n'
 
 
+@dataclasses.dataclass
+class RestCall:
+    """What the request named, for the metrics: HttpRestApiHandler::ProcessRequest's model_name and
+    method (the verb after the colon as written, "" for GET), left empty when the path does not parse."""
+
+    model_name: str = ""
+    method: str = ""
+
+
 class RestApi:
     def __init__(self, manager: ModelManager, timeout_in_ms: int, cors: bool) -> None:
         self.manager = manager
         self.timeout_in_ms = timeout_in_ms
         self.cors = cors
 
-    def handle(self, method: str, path: str, body: bytes) -> tuple[int, str]:
+    def handle(self, method: str, path: str, body: bytes, call: RestCall) -> tuple[int, str]:
         if method == "POST":
             match = _PREDICTION_PATH.fullmatch(path)
             if match:
                 name, version, label, verb = match.groups()
+                call.model_name, call.method = unquote(name), verb
                 spec = _model_spec(name, version, label)
                 if verb.lower() != "predict":
                     # :classify/:regress need tf.Example parsing; the bundle does not call them.
                     raise ServingError(
-                        servable_calls.Code.UNIMPLEMENTED,
+                        Code.UNIMPLEMENTED,
                         f"{verb} is not implemented by the tfserving-stack stand-in",
                     )
                 return 200, self.predict(spec, body)
@@ -83,6 +94,7 @@ class RestApi:
             match = _STATUS_PATH.fullmatch(path)
             if match:
                 name, version, label, subresource = match.groups()
+                call.model_name = unquote(name or "")
                 if not name:
                     raise invalid_argument("Missing model name in request.")
                 spec = _model_spec(name, version, label)
@@ -113,7 +125,7 @@ class RestApi:
             )
         spec.ClearField("version_choice")
         spec.version.value = served_version
-        _, _, outputs = servable_calls.predict(self.manager, spec, inputs, [], self.timeout_in_ms, "REST")
+        _, _, outputs = servable_calls.predict(self.manager, spec, inputs, [], self.timeout_in_ms)
         return rest_json.tensors_to_json(outputs, request_format)
 
 
@@ -130,37 +142,44 @@ def create_app(manager: ModelManager, timeout_in_ms: int, cors: bool, prometheus
         """Every request: metrics page, REST API, or a plain 404."""
         full_path = "/" + path
         if prometheus_path is not None and full_path == prometheus_path:
-            return Response(prometheus_page(), status=200, content_type="text/plain; version=0.0.4")
+            return Response(metrics.prometheus_page(), status=200, content_type="text/plain; version=0.0.4")
         if not _API_PATH.fullmatch(full_path):
             return Response(
                 "<html><body><h1>404 Not Found</h1></body></html>", status=404, content_type="text/html"
             )
-        headers = {"Content-Type": "application/json"}
-        if cors:
-            headers.update(
-                {
-                    "Access-Control-Allow-Origin": "*",
-                    "Access-Control-Allow-Methods": "POST, GET",
-                    "Access-Control-Allow-Headers": "Content-Type",
-                }
-            )
+        start = time.monotonic()
+        call = RestCall()
+        status = "OK"
         try:
             if request.method == "OPTIONS":
-                if not re.search(r"https?://", request.headers.get("Origin", "")):
-                    raise servable_calls.ServingError(
-                        servable_calls.Code.FAILED_PRECONDITION, "Origin header is missing in CORS preflight"
-                    )
-                return Response("", status=200, headers=headers)
-            status, body = api.handle(request.method, full_path, request.get_data(cache=False))
+                code, body = _preflight(request.headers.get("Origin", ""))
+            else:
+                code, body = api.handle(request.method, full_path, request.get_data(cache=False), call)
         except ServingError as error:
-            METRICS.count_request(_model_name(full_path), error.code.name)
-            return Response(rest_json.error_json(error.message), status=error.http_status, headers=headers)
-        METRICS.count_request(_model_name(full_path), "OK")
-        return Response(body, status=status, headers=headers)
+            status = error.code.name
+            code, body = error.http_status, rest_json.error_json(error.message)
+        micros = (time.monotonic() - start) * 1e6
+        metrics.record_request(call.model_name, status, call.method, "REST", micros)
+        return Response(body, status=code, headers=_headers(cors))
 
     return app
 
 
-def _model_name(path: str) -> str:
-    match = re.match(r"/v1/models/([^/:]+)", path, re.IGNORECASE)
-    return unquote(match.group(1)) if match else ""
+def _preflight(origin: str) -> tuple[int, str]:
+    """A CORS preflight, answered before the API (http_server.cc); counted with no model name."""
+    if not re.search(r"https?://", origin):
+        raise ServingError(Code.FAILED_PRECONDITION, "Origin header is missing in CORS preflight")
+    return 200, ""
+
+
+def _headers(cors: bool) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    if cors:
+        headers.update(
+            {
+                "Access-Control-Allow-Origin": "*",
+                "Access-Control-Allow-Methods": "POST, GET",
+                "Access-Control-Allow-Headers": "Content-Type",
+            }
+        )
+    return headers

@@ -9,7 +9,7 @@ import numpy as np
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, model_pb2
 
 from tfserving_standin.errors import Code, invalid_argument
-from tfserving_standin.metrics import METRICS
+from tfserving_standin.metrics import METRICS, RUNTIME_LATENCY
 from tfserving_standin.model_manager import ModelManager
 from tfserving_standin.saved_model_loader import DEFAULT_SIGNATURE, SavedModelBundle
 
@@ -34,16 +34,19 @@ def predict(
     inputs: Mapping[str, np.ndarray],
     output_filter: list[str],
     timeout_in_ms: int,
-    entrypoint: str,
 ) -> tuple[int, str, dict[str, np.ndarray]]:
-    """Returns (version served, signature name, outputs by alias)."""
-    start = time.monotonic()
+    """Returns (version served, signature name, outputs by alias).
+
+    The run itself is timed as predict_util.cc's RunPredict does, for REST and gRPC alike.
+    """
     version = requested_version(manager, spec)
     with manager.servable(spec.name, version) as (served_version, bundle):
         assert isinstance(bundle, SavedModelBundle)
         signature = spec.signature_name or DEFAULT_SIGNATURE
+        start = time.monotonic()
         outputs = bundle.run(signature, inputs, output_filter, timeout_in_ms)
-    METRICS.observe_latency(spec.name, "predict", entrypoint, (time.monotonic() - start) * 1e6)
+        micros = (time.monotonic() - start) * 1e6
+    METRICS.observe(RUNTIME_LATENCY, (spec.name, "Predict", "TF1"), micros)
     return served_version, signature, outputs
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
+from tfserving_standin import metrics
 from tfserving_standin.errors import Code, ServingError, invalid_argument
 from tfserving_standin.saved_model_loader import SavedModelBundle
 
@@ -23,7 +25,12 @@ MAX_WARMUP_RECORDS = 1000
 
 
 def replay(bundle: SavedModelBundle, export_dir: str, iterations: int) -> int:
-    """Runs the warmup requests; returns how many records were replayed (0 when there is no file)."""
+    """Runs the warmup requests; returns how many records were replayed (0 when there is no file).
+
+    Timed as model_warmup_latency{model_path, status} when the file exists and the replay succeeds or
+    the file cannot be read; like the real single-threaded replay, a failing request is not recorded.
+    """
+    start = time.monotonic()
     path = os.path.join(export_dir, WARMUP_FILE)
     if not os.path.exists(path):
         log.info("No warmup data file found at %s", path)
@@ -49,8 +56,15 @@ def replay(bundle: SavedModelBundle, export_dir: str, iterations: int) -> int:
             for _ in range(max(iterations, 1)):
                 bundle.run(request.model_spec.signature_name, inputs, list(request.output_filter))
     except tf.errors.OpError as error:
+        _record(export_dir, f"{Code(error.error_code).name}: {error.message}", start)
         raise ServingError(Code.DATA_LOSS, f"Failed to read warmup data at {path}: {error.message}") from None
+    _record(export_dir, "OK", start)
     log.info(
         "Finished reading warmup data for model at %s. Number of warmup records read: %d.", path, records
     )
     return records
+
+
+def _record(export_dir: str, status: str, start: float) -> None:
+    """The status as absl::Status::ToString prints it: "OK" or "CODE: message"."""
+    metrics.METRICS.observe(metrics.WARMUP_LATENCY, (export_dir, status), (time.monotonic() - start) * 1e6)

@@ -12,6 +12,8 @@ import dataclasses
 
 import pytest
 
+from tests.standin.metrics_support import monitoring_flag
+
 
 @dataclasses.dataclass(frozen=True)
 class Endpoint:
@@ -42,15 +44,10 @@ def standin_only(request: pytest.FixtureRequest) -> None:
         pytest.skip("starts its own stand-in; not run against an external server")
 
 
-MONITORING_CONFIG = 'prometheus_config { enable: true, path: "/monitoring/prometheus/metrics" }\n'
-
-
 @pytest.fixture(scope="session")
 def bytes_server(tmp_path_factory: pytest.TempPathFactory, standin_test_models, start_session_standin):
     """A stand-in serving the test-only models (echo_bytes, warmup) with Prometheus metrics on."""
-    monitoring = tmp_path_factory.mktemp("monitoring") / "monitoring.config"
-    monitoring.write_text(MONITORING_CONFIG)
     return start_session_standin(
         {"echo_bytes": standin_test_models / "echo_bytes", "warmup": standin_test_models / "warmup"},
-        flags=[f"--monitoring_config_file={monitoring}"],
+        flags=[monitoring_flag(tmp_path_factory.mktemp("monitoring"))],
     )

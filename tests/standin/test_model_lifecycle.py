@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.standin.metrics_support import monitoring_flag, scrape
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("standin_only")]
@@ -82,14 +83,13 @@ def test_new_version_replaces_old_without_a_failed_request(
     assert final["1"]["status"]["error_code"] == "OK"
 
 
-def test_broken_version_does_not_replace_the_serving_one(
+def test_broken_version_does_not_replace_the_serving_one_and_counts_a_failed_load(
     tmp_path, start_standin, standin_test_models
 ) -> None:
     base = tmp_path / "models" / "half_plus_two"
     publish(standin_test_models / "half_plus_two" / "1", base, 1)
-    server = start_standin(
-        {"half_plus_two": base}, flags=["--file_system_poll_wait_seconds=1", "--max_num_load_retries=0"]
-    )
+    flags = ["--file_system_poll_wait_seconds=1", "--max_num_load_retries=0", monitoring_flag(tmp_path)]
+    server = start_standin({"half_plus_two": base}, flags=flags)
     broken = base / ".staging-2"
     shutil.copytree(standin_test_models / "half_plus_two_v2", broken)
     saved_model = broken / "saved_model.pb"
@@ -104,6 +104,11 @@ def test_broken_version_does_not_replace_the_serving_one(
     assert status["1"]["state"] == "AVAILABLE"
     response = predict(server, "half_plus_two", [2.0])
     assert response.json() == {"predictions": [3.0]}
+    # What the "model load failures" alert reads: one failed LoadSavedModel for the broken directory.
+    page = scrape(server.rest_url)
+    attempts = ":tensorflow:cc:saved_model:load_attempt_count"
+    assert page.value(attempts, model_path=str((base / "2").resolve()), status="fail") == 1
+    assert page.value(attempts, model_path=str((base / "1").resolve()), status="success") == 1
     # A good version published after the broken one is picked up and takes over.
     publish(standin_test_models / "half_plus_two_v2", base, 3)
     wait_for(

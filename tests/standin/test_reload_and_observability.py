@@ -1,4 +1,4 @@
-"""ModelService.HandleReloadConfigRequest, Prometheus metrics, warmup replay, digits over REST."""
+"""ModelService.HandleReloadConfigRequest, warmup replay, digits over REST (metrics: test_metrics.py)."""
 
 from __future__ import annotations
 
@@ -75,24 +75,6 @@ def test_reload_config_moves_a_label_in_two_steps_and_rejects_bad_configs(
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details() == "Illegal to list model m multiple times in config list"
     assert predict(server, "/labels/stable").json() == {"predictions": [4.0]}  # old config still in force
-
-
-@pytest.mark.usefixtures("standin_only")
-def test_prometheus_metrics_on_the_rest_port_when_enabled(bytes_server) -> None:
-    response = requests.post(
-        f"{bytes_server.rest_url}/v1/models/echo_bytes:predict", json={"instances": ["abc"]}, timeout=TIMEOUT
-    )
-    assert response.status_code == 200, response.text
-    metrics = requests.get(f"{bytes_server.rest_url}/monitoring/prometheus/metrics", timeout=TIMEOUT)
-    assert metrics.status_code == 200
-    assert ':tensorflow:serving:request_count{model_name="echo_bytes",status="OK"}' in metrics.text
-
-
-@pytest.mark.usefixtures("standin_only")
-def test_metrics_are_off_without_a_monitoring_config(endpoint) -> None:
-    assert (
-        requests.get(f"{endpoint.rest_url}/monitoring/prometheus/metrics", timeout=TIMEOUT).status_code == 404
-    )
 
 
 @pytest.mark.usefixtures("standin_only")
