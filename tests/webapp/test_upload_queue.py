@@ -14,7 +14,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.webapp.webtest_support import Digit, gunicorn_server, png_bytes, require_digits
+from tests.webapp.webtest_support import Digit, gunicorn_env, gunicorn_server, png_bytes, require_digits
 from tfserving_web.image_upload import CheckedImage, check_image
 from tfserving_web.model_server import Prediction
 from tfserving_web.prediction_store import PredictionStore
@@ -97,12 +97,9 @@ def test_graceful_stop_under_load_loses_no_answered_upload(
     200 has its upload stored once the workers have exited."""
     require_digits(tfserving)
     folder = tmp_path / "uploads"
-    env = {
-        "TFWEB_TFSERVING_REST_URL": tfserving.rest_url,
-        "TFWEB_INSTANCE_PATH": str(tmp_path / "state"),
-        "TFWEB_UPLOAD_FOLDER": str(folder),
-        "TFWEB_UPLOADS_KEPT": "100000",
-    }
+    env = gunicorn_env(
+        tfserving.rest_url, tmp_path, TFWEB_UPLOAD_FOLDER=str(folder), TFWEB_UPLOADS_KEPT="100000"
+    )
     answered = [0] * 6
     failed_after_stop: list[str] = []
 

@@ -79,6 +79,11 @@ def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log_path: Pa
         raise AssertionError(f"gunicorn exited with {process.returncode}:\n{log_path.read_text()}")
 
 
+def gunicorn_env(rest_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a gunicorn against the stand-in at `rest_url`, its state under `tmp_path`."""
+    return {"TFWEB_TFSERVING_REST_URL": rest_url, "TFWEB_INSTANCE_PATH": str(tmp_path / "state"), **extra}
+
+
 @contextmanager
 def gunicorn_server(env: dict[str, str], log_path: Path, workers: int = 1) -> Iterator[GunicornServer]:
     """The app under real gunicorn (the deployment's config module) on a free loopback port, once

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 
 from tfserving_web import settings
-from tfserving_web.blueprints import api, health, pages
+from tfserving_web.blueprints import api, health, monitoring, pages
 from tfserving_web.errors import register_error_handlers
 from tfserving_web.image_upload import refuse_decompression_bombs
 from tfserving_web.model_catalog import ModelCatalog
@@ -29,6 +29,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     `gunicorn --check-config` works without a model server."""
     app = Flask(__name__, instance_path=settings.default_instance_path())
     settings.load_into(app.config, app.instance_path, test_config)
+    # First, so its timer starts before any other hook runs.
+    app.register_blueprint(monitoring.bp)
 
     client: PerProcess[ModelServerClient] = PerProcess(lambda: create_client(app.config))
     app.extensions["tfserving_client"] = client

@@ -14,9 +14,10 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from tfserving_web import metrics
 from tfserving_web.image_upload import BadImage
 from tfserving_web.model_catalog import UnknownModel
-from tfserving_web.model_server import ModelServerError
+from tfserving_web.model_server import InputRejected, ModelServerError
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +35,19 @@ def register_error_handlers(scope: Flask | Blueprint, answer: ErrorAnswer = json
     @scope.errorhandler(BadImage)
     @scope.errorhandler(UnknownModel)
     def bad_input(error: BadImage | UnknownModel) -> ResponseReturnValue:
+        metrics.count_rejection(error.reason if isinstance(error, BadImage) else metrics.REASON_UNKNOWN_MODEL)
         return answer(error.status_code, str(error))
 
     @scope.errorhandler(ModelServerError)
     def model_server_failed(error: ModelServerError) -> ResponseReturnValue:
         log.warning("%s %s -> %d: %s", request.method, request.path, error.status_code, error.message)
+        if isinstance(error, InputRejected):
+            metrics.count_rejection(metrics.REASON_MODEL_SERVER_REJECTED)
         return answer(error.status_code, error.message)
 
     @scope.errorhandler(RequestEntityTooLarge)
     def too_large(error: RequestEntityTooLarge) -> ResponseReturnValue:
+        metrics.count_rejection(metrics.REASON_TOO_LARGE)
         limit = current_app.config["MAX_CONTENT_LENGTH"]
         return answer(413, f"upload is larger than the limit of {limit} bytes")
 

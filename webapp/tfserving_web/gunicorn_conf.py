@@ -18,9 +18,11 @@ systemd it is ready through NOTIFY_SOCKET by itself.
 """
 
 import os
+import shutil
 import sys
+import tempfile
 
-from tfserving_web import settings
+from tfserving_web import metrics, settings
 
 try:
     _config = settings.load()
@@ -47,3 +49,23 @@ loglevel = os.environ.get("TFWEB_LOG_LEVEL", "info")
 proc_name = "tfserving-web"
 # Answer forwarded headers only from a proxy on the same host.
 forwarded_allow_ips = "127.0.0.1,::1"
+
+# Prometheus' multiprocess folder (see tfserving_web.metrics): the systemd unit names its runtime
+# directory; otherwise one of this master's own under the temporary folder, removed when it exits.
+# Set here, in the master, so every worker inherits it before it first imports prometheus_client.
+_own_metrics_dir = os.path.join(tempfile.gettempdir(), f"tfserving-web-metrics-{os.getpid()}")
+os.environ.setdefault(metrics.MULTIPROC_DIR_VARIABLE, _own_metrics_dir)
+
+
+def on_starting(server: object) -> None:
+    """Once per start (not on HUP): an empty folder, so counts start from 0 with the service."""
+    metrics.prepare_multiprocess_dir(os.environ[metrics.MULTIPROC_DIR_VARIABLE])
+
+
+def child_exit(server: object, worker: object) -> None:
+    metrics.mark_worker_dead(worker.pid)  # type: ignore[attr-defined]
+
+
+def on_exit(server: object) -> None:
+    if os.environ.get(metrics.MULTIPROC_DIR_VARIABLE) == _own_metrics_dir:
+        shutil.rmtree(_own_metrics_dir, ignore_errors=True)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from tfserving_web import metrics
+
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 # The digits graph decodes PNG and JPEG itself; other formats are re-encoded as PNG for it.
 FORMATS_THE_MODEL_DECODES = {"PNG", "JPEG"}
@@ -19,9 +21,14 @@ THUMBNAIL_SIZE = 96
 
 
 class BadImage(ValueError):
-    """The upload is not a usable image; the message is shown to the user (HTTP 400)."""
+    """The upload is not a usable image; the message is shown to the user (HTTP 400), the reason is
+    the label it is counted under (tfweb_upload_rejections_total)."""
 
     status_code = 400
+
+    def __init__(self, message: str, reason: str = metrics.REASON_BAD_REQUEST) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -68,27 +75,34 @@ def _open(data: bytes) -> Image.Image:
         return Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
     except UnidentifiedImageError:
         accepted = ", ".join(ALLOWED_FORMATS)
-        raise BadImage(f"not an image in one of the accepted formats ({accepted})") from None
+        raise BadImage(
+            f"not an image in one of the accepted formats ({accepted})", metrics.REASON_FORMAT
+        ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise BadImage("image has too many pixels (decompression bomb)") from None
+        raise BadImage(
+            "image has too many pixels (decompression bomb)", metrics.REASON_TOO_MANY_PIXELS
+        ) from None
     except (OSError, SyntaxError, ValueError) as error:
-        raise BadImage(f"image header is damaged: {error}") from None
+        raise BadImage(f"image header is damaged: {error}", metrics.REASON_DAMAGED) from None
 
 
 def check_image(data: bytes, max_pixels: int) -> CheckedImage:
     """Decode `data` fully or raise BadImage. The pixel count is checked from the header, before
     any pixel is decoded, so a small file that expands to gigabytes is refused cheaply."""
     if not data:
-        raise BadImage("the file is empty")
+        raise BadImage("the file is empty", metrics.REASON_EMPTY)
     with _open(data) as image:
         width, height = image.size
         if width * height > max_pixels:
-            raise BadImage(f"image is {width}x{height} pixels; at most {max_pixels} pixels are accepted")
+            raise BadImage(
+                f"image is {width}x{height} pixels; at most {max_pixels} pixels are accepted",
+                metrics.REASON_TOO_MANY_PIXELS,
+            )
         image_format = image.format or ""
         try:
             image.load()  # full decode: catches truncated and corrupt files
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-            raise BadImage(f"image data is damaged or truncated: {error}") from None
+            raise BadImage(f"image data is damaged or truncated: {error}", metrics.REASON_DAMAGED) from None
         if image_format in FORMATS_THE_MODEL_DECODES:
             model_bytes = data
         else:

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Request, Response, current_app, jsonify, request
 
+from tfserving_web import metrics
+
 # Everything from this origin only; no inline script or style (the templates have none). Images may
 # also be `data:` (the result shows the checked upload without storing it, and the favicon is empty)
 # and `blob:` (the upload form previews the chosen file locally): neither can run script.
@@ -120,6 +122,7 @@ def rate_limited() -> Response | None:
     wait = buckets.take(client)
     if wait <= 0:
         return None
+    metrics.count_rejection(metrics.REASON_RATE_LIMITED)
     response = jsonify(error=f"too many requests: at most {config['RATE_LIMIT']} a minute; try again later")
     response.status_code = 429
     response.headers["Retry-After"] = str(max(1, math.ceil(wait)))

@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from tfserving_web import model_server, tfserving_protos
+from tfserving_web import metrics, model_server, tfserving_protos
 from tfserving_web.model_server import Deadline, ImageSignature, ModelServerClient, Prediction, VersionStatus
 from tfserving_web.tfserving_protos import enum_name
 
@@ -86,8 +86,12 @@ class GrpcClient(ModelServerClient):
         return self.connect_timeout + deadline.read_timeout()
 
     def _rpc(self, method: Any, request: Any, deadline: Deadline, model: str, what: str) -> Any:
+        timeout = self._timeout(deadline)
+        started, ok = time.perf_counter(), False
         try:
-            return method(request, timeout=self._timeout(deadline))
+            response = method(request, timeout=timeout)
+            ok = True
+            return response
         except grpc.RpcError as error:
             code, details = error.code(), error.details() or ""
             if code == grpc.StatusCode.UNAVAILABLE:
@@ -105,6 +109,8 @@ class GrpcClient(ModelServerClient):
             raise model_server.ModelServerError(
                 f"model server refused {what} ({code.name}): {details}"
             ) from None
+        finally:
+            metrics.observe_model_server_call("grpc", time.perf_counter() - started, ok)
 
     def model_status(self, model: str, deadline: Deadline) -> list[VersionStatus]:
         request = self.protos.GetModelStatusRequest()

@@ -17,7 +17,7 @@ import urllib3
 from urllib3.exceptions import HTTPError, MaxRetryError, ProtocolError, ReadTimeoutError
 from urllib3.util import Retry, Timeout
 
-from tfserving_web import model_server
+from tfserving_web import metrics, model_server
 from tfserving_web.model_server import Deadline, ImageSignature, ModelServerClient, Prediction, VersionStatus
 from tfserving_web.serving_versions import ServingVersions
 
@@ -69,10 +69,12 @@ class RestClient(ModelServerClient):
         """(HTTP status, decoded JSON or None); transport failures raise a ModelServerError."""
         timeout = Timeout(connect=self.connect_timeout, read=deadline.read_timeout())
         encoded = json.dumps(body).encode() if body is not None else None
+        started, status = time.perf_counter(), 0
         try:
             response = self.pool.urlopen(
                 method, url, body=encoded, headers=_JSON_HEADERS, retries=self.retry, timeout=timeout
             )
+            status = response.status
         except ReadTimeoutError:
             raise self._timed_out(deadline) from None
         except (MaxRetryError, ProtocolError):
@@ -84,6 +86,8 @@ class RestClient(ModelServerClient):
             raise model_server.ModelServerError(
                 f"model server request failed: {type(error).__name__}"
             ) from None
+        finally:
+            metrics.observe_model_server_call("rest", time.perf_counter() - started, ok=status == 200)
         try:
             payload = json.loads(response.data)
         except ValueError:

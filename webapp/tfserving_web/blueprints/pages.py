@@ -7,6 +7,7 @@ import base64
 from flask import Blueprint, abort, current_app, render_template, request, send_file
 from werkzeug.wrappers import Response
 
+from tfserving_web import metrics
 from tfserving_web.classify import (
     Classification,
     classify,
@@ -102,6 +103,7 @@ def refuse_cross_site_posts() -> tuple[str, int] | None:
     cookie is SameSite=Lax, and this Origin check stops what SameSite lets through (same site,
     other origin, e.g. another port of the same host)."""
     if request.method == "POST" and is_cross_site_post(request):
+        metrics.count_rejection(metrics.REASON_CROSS_SITE)
         return "Cross-site form posts are refused.\n", 403
     return None
 
