@@ -1,4 +1,4 @@
-"""Command line of tfstack-standin-repo: build, serve, stop, status, ansible-vars."""
+"""Command line of tfstack-standin-repo: build, serve, stop, status, ansible-vars, record."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from standin_repo import serving
 from standin_repo.build import build
-from standin_repo.common import DEFAULT_PORT, FINGERPRINT_NAME, PROG, RepoError, repo_dir, work_dir
+from standin_repo.common import DEFAULT_PORT, FINGERPRINT_NAME, PROG, RepoError, repo_dir, say, work_dir
 from standin_repo.sources import DEFAULT_CONSTRAINTS, DEFAULT_STANDIN_SOURCE, Sources
 
 DESCRIPTION = """\
@@ -26,16 +26,39 @@ repository root) unless named with the options below.
 """
 
 
-def ansible_vars(port: int) -> None:
-    """The role variables that point tensorflow_serving at this repository, as JSON (for -e @file)."""
+RECORD_DESCRIPTION = """\
+Builds the repository (when its sources changed), serves it, and writes the role variables that point
+at it to DIR/group_vars/all.json, beside the Ansible inventory in DIR. Ansible reads group vars next to
+an inventory on every run, so the plain `ansible-playbook -i DIR/inventory.ini site.yml` keeps using this
+repository: how `make up` (DIR .box) and the deployment tests record their repository choice.
+"""
+
+
+def role_vars(port: int) -> dict[str, str]:
+    """The role variables that point tensorflow_serving at this repository."""
     fingerprint_file = repo_dir() / FINGERPRINT_NAME
     if not fingerprint_file.is_file():
         raise RepoError(f"no repository built yet; run `{PROG} build` first")
-    settings = {
+    return {
         "tensorflow_serving_apt_repo_url": serving.url_for(serving.served_port(port)),
         "tensorflow_serving_apt_key_fingerprint": fingerprint_file.read_text().strip(),
     }
-    print(json.dumps(settings, indent=2))
+
+
+def record(inventory_dir: Path, sources: Sources, port: int) -> None:
+    """Build, serve, and record the role variables in group vars beside the inventory in inventory_dir."""
+    group_vars = inventory_dir / "group_vars"
+    hiding = [group_vars / name for name in ("all", "all.yml", "all.yaml") if (group_vars / name).exists()]
+    if hiding:
+        raise RepoError(f"{hiding[0]} would hide group_vars/all.json from Ansible; remove it first")
+    build(sources)
+    serving.serve(port)
+    settings = json.dumps(role_vars(port), indent=2) + "\n"
+    group_vars.mkdir(parents=True, exist_ok=True)
+    path = group_vars / "all.json"
+    if not path.is_file() or path.read_text() != settings:
+        path.write_text(settings)
+    say(f"recorded the repository in {path}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,25 +69,35 @@ def _parser() -> argparse.ArgumentParser:
         epilog=f"Files live under $TFSTACK_CACHE_DIR/standin-repo (now {work_dir()}).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    build_parser = commands.add_parser(
-        "build",
-        help="build and sign the repository (skipped when nothing changed)",
-        description=BUILD_DESCRIPTION,
-    )
-    build_parser.add_argument(
+    sources = argparse.ArgumentParser(add_help=False)
+    sources.add_argument(
         "--standin-source", type=Path, default=DEFAULT_STANDIN_SOURCE, metavar="DIR",
         help=f"the stand-in's source folder, with its pyproject.toml (default: {DEFAULT_STANDIN_SOURCE})",
     )  # fmt: skip
-    build_parser.add_argument(
+    sources.add_argument(
         "--constraints", type=Path, default=DEFAULT_CONSTRAINTS, metavar="FILE",
         help=f"pip constraints the package installs the stand-in with (default: {DEFAULT_CONSTRAINTS})",
     )  # fmt: skip
+    commands.add_parser(
+        "build",
+        parents=[sources],
+        help="build and sign the repository (skipped when nothing changed)",
+        description=BUILD_DESCRIPTION,
+    )
     serve_parser = commands.add_parser("serve", help="serve it on 127.0.0.1 in the background")
     serve_parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     commands.add_parser("stop", help="stop serving")
     commands.add_parser("status", help="exit 0 when serving, 3 when not")
     vars_parser = commands.add_parser("ansible-vars", help="print the role variables for it (JSON)")
     vars_parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=argparse.SUPPRESS)
+    record_parser = commands.add_parser(
+        "record",
+        parents=[sources],
+        help="build, serve, and record the role variables beside an inventory (DIR/group_vars/all.json)",
+        description=RECORD_DESCRIPTION,
+    )
+    record_parser.add_argument("inventory_dir", type=Path, metavar="DIR", help="the inventory's folder")
+    record_parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
     return parser
 
 
@@ -77,8 +110,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         serving.stop()
     elif args.command == "status":
         return serving.status()
+    elif args.command == "record":
+        record(args.inventory_dir, Sources(args.standin_source, args.constraints), args.port)
     else:
-        ansible_vars(args.port)
+        print(json.dumps(role_vars(args.port), indent=2))
     return 0
 
 

@@ -1,8 +1,10 @@
 """Fixtures for the deployment tests: the local box, provisioned by site.yml from the stand-in repository.
 
 The first test that needs the box brings it up (tfstack-box up), serves the stand-in apt repository
-(tfstack-standin-repo) and runs `ansible-playbook site.yml` against it, the same path `make up` takes
-(with webapp_source_dir pointing at a snapshot of webapp/, see deploy_vars).
+and records it in group vars beside the box's inventory with the command `make up` uses
+(`tfstack-standin-repo record`), then runs `ansible-playbook -i <inventory> site.yml` with no -e: every
+run is the plain documented command. webapp_source_dir points at a snapshot of webapp/ in the box's
+host vars, also beside the inventory (see recorded_vars).
 The tests share that box but not an order: each asks for `converged_box`, which waits until both
 services serve before the test starts, and a test that changes the box puts it back in its own
 fixture's teardown (models.yml, site.yml, a restart), so any test can run alone or after any other.
@@ -35,30 +37,24 @@ from tests.support.paths import REPO_ROOT, VENV_BIN
 
 
 @pytest.fixture(scope="session")
-def standin_repo_vars() -> Iterator[dict]:
-    """Serve the local signed stand-in repository; the role variables that point at it.
-    A server that was already running (`make up`'s) is left running afterwards."""
+def recorded_vars(box: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """What the box's plain runs read beside its inventory: the stand-in repository, recorded by the
+    command `make up` uses, and as host vars the web front end's source as it was when the session
+    began. Others edit webapp/ in the same checkout; a snapshot keeps one code under test, so "a second
+    run changes nothing" is about the roles, not about an edit made meanwhile. A repository server that
+    was already running (`make up`'s) is left running afterwards."""
     was_serving = command_succeeds("tfstack-standin-repo", "status")
-    run_command("tfstack-standin-repo", "build")
-    run_command("tfstack-standin-repo", "serve")
-    yield json.loads(run_command("tfstack-standin-repo", "ansible-vars").stdout)
-    if not was_serving:
-        run_command("tfstack-standin-repo", "stop")
-
-
-@pytest.fixture(scope="session")
-def deploy_vars(tmp_path_factory: pytest.TempPathFactory, standin_repo_vars: dict) -> Path:
-    """Extra vars of every run: the stand-in repository, and the web front end's source as it was when
-    the session began. Others edit webapp/ in the same checkout; a snapshot keeps one code under test,
-    so "a second run changes nothing" is about the roles, not about an edit made meanwhile."""
-    folder = tmp_path_factory.mktemp("deploy")
-    source = folder / "webapp"
+    run_command("tfstack-standin-repo", "record", str(box.parent))
+    source = tmp_path_factory.mktemp("deploy") / "webapp"
     shutil.copytree(
         REPO_ROOT / "webapp", source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
     )
-    path = folder / "deploy-vars.json"
-    path.write_text(json.dumps({**standin_repo_vars, "webapp_source_dir": str(source)}))
-    return path
+    host_vars = box.parent / "host_vars" / f"{BOX_HOST}.json"
+    host_vars.parent.mkdir(exist_ok=True)
+    host_vars.write_text(json.dumps({"webapp_source_dir": str(source)}))
+    yield box.parent
+    if not was_serving:
+        run_command("tfstack-standin-repo", "stop")
 
 
 @pytest.fixture(scope="session")
@@ -73,8 +69,8 @@ def box() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def provisioner(box: Path, deploy_vars: Path) -> Provisioner:
-    return Provisioner(deploy_vars)
+def provisioner(box: Path, recorded_vars: Path) -> Provisioner:
+    return Provisioner(box)
 
 
 @pytest.fixture(scope="session")

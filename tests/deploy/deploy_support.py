@@ -31,19 +31,20 @@ MODELS = ("digits", "half_plus_two")
 # What polling the box's services may meet while they (re)start.
 NOT_YET = (requests.RequestException, KeyError, ValueError)
 
+
 @dataclasses.dataclass(frozen=True)
 class Provisioner:
-    """Runs playbooks against the box with the stand-in repository's settings."""
+    """Runs `ansible-playbook -i <inventory> PLAYBOOK` against the box, as documented: its settings
+    come from the vars recorded beside the inventory, -e only where a test changes something."""
 
-    extra_vars_file: Path
+    inventory: Path
 
     def run(
         self, playbook: str, *args: str, extra_vars: dict | None = None, timeout: int = 1200
     ) -> PlaybookRun:
         command = [
             str(VENV_BIN / "ansible-playbook"),
-            "-i", str(BOX_INVENTORY),
-            "-e", f"@{self.extra_vars_file}",
+            "-i", str(self.inventory),
             playbook, *args,
         ]  # fmt: skip
         if extra_vars:

@@ -1,20 +1,23 @@
 """The repository signing key: a configured fingerprint is enforced, a changed key on the host is
 replaced from the configured URL, an expired key at the URL is refused (apt would say EXPKEYSIG), and
-an unreachable URL does not stop a run while the installed key is valid (it fails one that has none)."""
+an unreachable URL does not stop a run while the installed key is valid (it fails one that has none).
+The URL is made unreachable as it happens after `make up`: the repository it belongs to stops answering."""
 
 from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.deploy.deploy_support import box_shell
+from tests.deploy.deploy_support import box_shell, run_command
 from tests.support.network import free_port
 
 pytestmark = [pytest.mark.box, pytest.mark.slow]
@@ -103,25 +106,37 @@ def test_an_expired_key_at_the_url_is_refused(
     assert host.file(KEYRING).content_string == served_keyring, "an expired key must not be installed"
 
 
-def test_an_unreachable_key_url_keeps_the_valid_installed_key(
-    converged_box, served_keyring: str, host
+@pytest.fixture
+def repository_down(converged_box) -> Iterator[str]:
+    """The recorded stand-in repository stops answering (as TF Serving's does for a host that loses its
+    route to it), and is served again on its port afterwards. Yields its key URL."""
+    recorded = json.loads((converged_box.inventory.parent / "group_vars" / "all.json").read_text())
+    url = recorded["tensorflow_serving_apt_repo_url"]
+    run_command("tfstack-standin-repo", "stop")
+    yield f"{url}/tensorflow-serving.release.pub.gpg"
+    run_command("tfstack-standin-repo", "serve", "--port", str(urlsplit(url).port))
+
+
+def test_the_plain_rerun_with_the_key_url_unreachable_warns_and_changes_nothing(
+    converged_box, served_keyring: str, host, repository_down: str
 ) -> None:
-    # Nothing listens on port 9 (discard) of the box's loopback: the fetch fails at once.
-    run = install_phase(converged_box, tensorflow_serving_apt_key_url="http://127.0.0.1:9/key.gpg")
+    # The documented command, no -e. The package lists are fresh (service_common_apt_cache_valid_time),
+    # so only the key's URL is asked for.
+    run = converged_box.run("site.yml")
     assert run.returncode == 0, run.output[-3000:]
-    assert "WARNING: cannot fetch http://127.0.0.1:9/key.gpg" in run.output, run.output[-3000:]
+    assert f"WARNING: cannot fetch {repository_down}" in run.output, run.output[-3000:]
     assert run.recap["changed"] == 0, "\n".join(run.changed_tasks())
     assert host.file(KEYRING).content_string == served_keyring
 
 
 def test_an_unreachable_key_url_without_a_valid_key_fails_with_one_message(
-    converged_box, served_keyring: str, host
+    converged_box, served_keyring: str, host, repository_down: str
 ) -> None:
     box_shell(host, f"rm -f {KEYRING}")
-    run = install_phase(converged_box, tensorflow_serving_apt_key_url="http://127.0.0.1:9/key.gpg")
+    run = install_phase(converged_box)
     assert run.returncode != 0
     message = " ".join(run.output.split())  # Ansible wraps long messages across lines
     assert (
-        "No valid signing key: cannot fetch http://127.0.0.1:9/key.gpg" in message
+        f"No valid signing key: cannot fetch {repository_down}" in message
         and f"the installed keyring {KEYRING} is missing" in message
     ), run.output[-3000:]
