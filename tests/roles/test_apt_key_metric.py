@@ -1,0 +1,128 @@
+"""service_common apt_key's expiry metric for node exporter's textfile collector, run on this machine.
+
+A throw-away key served on loopback is installed into a keyring under tmp_path, with the metric folder
+there too: check mode writes nothing, the first run writes the sample, the second changes nothing, and
+another keyring with a key that never expires keeps the first sample and adds none of its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.network import free_port
+from tests.support.paths import REPO_ROOT, VENV_BIN
+from tests.support.playbooks import PlaybookRun
+
+pytestmark = pytest.mark.slow
+
+METRIC = "tfstack_apt_signing_key_expiry_timestamp_seconds"
+# The system's Python starts modules faster than the virtual environment's (about 0.4 s a task less).
+PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+PLAYBOOK = """
+- name: Install a signing key the way the roles do
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Install it
+      ansible.builtin.import_role:
+        name: service_common
+        tasks_from: apt_key
+      vars:
+        service_common_apt_key_url: "{{ key_url }}"
+        service_common_apt_key_fingerprint: ""
+        service_common_apt_keyring: "{{ keyring }}"
+        service_common_apt_key_expiry_metric_dir: "{{ metric_dir }}"
+"""
+
+
+def make_key(home: Path, uid: str, expiry: str) -> tuple[str, str, str]:
+    """(armored public key, fingerprint, expiry epoch or "") of a new key; `expiry` as gpg takes it."""
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+
+    def gpg(*args: str) -> bytes:
+        command = ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", *args]
+        return subprocess.run(command, env=env, check=True, capture_output=True).stdout
+
+    gpg("--quick-gen-key", uid, "ed25519", "sign", expiry)
+    armored, listing = gpg("--armor", "--export", uid), gpg("--with-colons", "--list-keys", uid)
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False, capture_output=True)
+    lines = [line.split(":") for line in listing.decode().splitlines()]
+    pub = next(fields for fields in lines if fields[0] == "pub")
+    fingerprint = next(fields[9] for fields in lines if fields[0] == "fpr")
+    return armored.decode(), fingerprint, pub[6]
+
+
+@pytest.fixture
+def key_folder(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A loopback HTTP server of key files: (its URL, the folder it serves)."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", folder
+    server.shutdown()
+    server.server_close()
+
+
+def install(tmp_path: Path, key_url: str, keyring: Path, metric_dir: Path | str, *args: str) -> PlaybookRun:
+    playbook = tmp_path / "apt_key.yml"
+    playbook.write_text(PLAYBOOK)
+    extra = {"key_url": key_url, "keyring": str(keyring), "metric_dir": str(metric_dir)}
+    command = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook), *args]
+    command += ["-e", f"ansible_python_interpreter={PYTHON}"]
+    command += [argument for name, value in extra.items() for argument in ("-e", f"{name}={value}")]
+    env = {**os.environ, "ANSIBLE_ROLES_PATH": str(REPO_ROOT / "roles"), "ANSIBLE_NOCOLOR": "1"}
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    run = PlaybookRun(done.returncode, done.stdout + done.stderr)
+    assert run.returncode == 0, run.output[-3000:]
+    return run
+
+
+def test_key_expiry_metric_is_written_once_and_shared_by_keyrings(tmp_path: Path, key_folder) -> None:
+    url, served = key_folder
+    armored, fingerprint, expires = make_key(tmp_path / "gpg-expiring", "Expiring <e@example.invalid>", "1y")
+    (served / "expiring.asc").write_text(armored)
+    metric_dir = tmp_path / "node-exporter"
+    keyring = tmp_path / "expiring.asc"
+    prom = metric_dir / "tfstack_apt_key.prom"
+
+    install(tmp_path, f"{url}/expiring.asc", keyring, metric_dir, "--check")
+    assert not metric_dir.exists() and not keyring.exists(), "check mode must write nothing"
+
+    install(tmp_path, f"{url}/expiring.asc", keyring, metric_dir)
+    sample = f'{METRIC}{{keyring="{keyring}",fingerprint="{fingerprint}"}} {expires}'
+    assert expires and sample in prom.read_text().splitlines()
+    families = {family.name: family for family in text_string_to_metric_families(prom.read_text())}
+    assert families[METRIC].type == "gauge", "the textfile collector drops a file it cannot parse"
+    assert (metric_dir.stat().st_mode & 0o777, prom.stat().st_mode & 0o777) == (0o755, 0o644)
+
+    again = install(tmp_path, f"{url}/expiring.asc", keyring, metric_dir)
+    assert again.recap["changed"] == 0, again.changed_tasks()
+
+    armored, _, never = make_key(tmp_path / "gpg-lasting", "Lasting <l@example.invalid>", "never")
+    (served / "lasting.asc").write_text(armored)
+    install(tmp_path, f"{url}/lasting.asc", tmp_path / "lasting.asc", metric_dir)
+    samples = [line for line in prom.read_text().splitlines() if line.startswith(METRIC)]
+    assert never == "" and samples == [sample], "a key that never expires has no sample; others' stay"
+
+
+def test_an_empty_metric_folder_turns_the_metric_off(tmp_path: Path, key_folder) -> None:
+    url, served = key_folder
+    armored, _, _ = make_key(tmp_path / "gpg", "Off <o@example.invalid>", "1y")
+    (served / "key.asc").write_text(armored)
+    run = install(tmp_path, f"{url}/key.asc", tmp_path / "key.asc", "")
+    assert (tmp_path / "key.asc").exists()
+    assert "Write the key's expiry as a metric" in run.output and not list(tmp_path.rglob("*.prom"))
