@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from tfserving_web.classify import classify
+from tfserving_web.form_upload import form_fields, is_multipart, text_field
 from tfserving_web.image_upload import BadImage
 from tfserving_web.security import rate_limited
 
@@ -30,10 +31,10 @@ def _upload_from_request() -> tuple[bytes, str | None]:
         if model is not None and not isinstance(model, str):
             raise BadImage('"model" must be a string')
         return data, model or None
-    upload = request.files.get("image")
-    if upload is None:
+    fields = form_fields(request, current_app.config["MAX_CONTENT_LENGTH"]) if is_multipart(request) else {}
+    if "image" not in fields:
         raise BadImage('send the image as multipart field "image" or as JSON {"image_b64": ...}')
-    return upload.read(), request.form.get("model") or None
+    return fields["image"], text_field(fields, "model")
 
 
 @bp.post("/predict")

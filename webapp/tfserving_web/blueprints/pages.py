@@ -17,6 +17,7 @@ from tfserving_web.classify import (
     upload_queue,
 )
 from tfserving_web.errors import register_error_handlers
+from tfserving_web.form_upload import form_fields, is_multipart, text_field
 from tfserving_web.image_upload import ALLOWED_FORMATS, preview_png
 from tfserving_web.model_server import ModelServerError
 from tfserving_web.prediction_store import StoredPrediction
@@ -117,9 +118,9 @@ def index() -> str:
 @bp.post("/")
 def upload() -> str:
     """Classify the uploaded file (form field `image`) and show the result on the page."""
-    upload = request.files.get("image")
-    model = request.form.get("model") or None
-    data = upload.read() if upload is not None else b""
+    fields = form_fields(request, current_app.config["MAX_CONTENT_LENGTH"]) if is_multipart(request) else {}
+    model = text_field(fields, "model")
+    data = fields.get("image", b"")
     visitor = current_visitor(create=True)
     return render_page(classification=classify(data, model, visitor), selected_model=model)
 
