@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+# Distinct multipart bodies (boundaries) sent in turn to the web front end.
+MULTIPART_BODIES = 1024
 # Long enough for a cold model; a request slower than this counts as failed.
 REQUEST_TIMEOUT_SECONDS = 30.0
 
@@ -102,7 +104,7 @@ class HttpPostPath(ServingPath):
         url: str,
         request_path: str,
         bodies: list[bytes],
-        content_type: str,
+        content_types: list[str],
         answer_key: str,
     ) -> None:
         self.name = name
@@ -115,7 +117,8 @@ class HttpPostPath(ServingPath):
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.request_path = parts.path.rstrip("/") + request_path
         self.bodies = bodies
-        self.headers = {"Content-Type": content_type}
+        # One Content-Type for all bodies, or one for each (multipart: each body its own boundary).
+        self.headers = [{"Content-Type": content_type} for content_type in content_types]
         self.answer_key = answer_key
 
     def connection(self) -> http.client.HTTPConnection:
@@ -135,7 +138,10 @@ class _HttpCaller:
         path = self.path
         try:
             self.connection.request(
-                "POST", path.request_path, body=path.bodies[index % len(path.bodies)], headers=path.headers
+                "POST",
+                path.request_path,
+                body=path.bodies[index % len(path.bodies)],
+                headers=path.headers[index % len(path.headers)],
             )
             response = self.connection.getresponse()
             data = response.read()
@@ -165,7 +171,7 @@ def direct_rest(rest_url: str, model: str, images: list[bytes], name: str = "res
         rest_url,
         f"/v1/models/{model}:predict",
         bodies,
-        "application/json",
+        ["application/json"],
         "predictions",
     )
 
@@ -182,15 +188,17 @@ def multipart_body(png: bytes, boundary: str) -> bytes:
 
 
 def web_front_end(web_url: str, images: list[bytes], name: str, description: str) -> HttpPostPath:
-    """The web front end's JSON API with a multipart upload, as its clients send it."""
-    boundary = uuid.uuid4().hex
+    """The web front end's JSON API with a multipart upload, as its clients send it: browsers, curl and
+    `requests` make a new random boundary for every upload, so every body here has its own too (more
+    than the regular-expression cache of a parser that compiles one per boundary would hold)."""
+    boundaries = [uuid.uuid4().hex for _ in range(MULTIPART_BODIES)]
     return HttpPostPath(
         name,
         description,
         web_url,
         "/api/predict",
-        [multipart_body(png, boundary) for png in images],
-        f"multipart/form-data; boundary={boundary}",
+        [multipart_body(images[n % len(images)], boundary) for n, boundary in enumerate(boundaries)],
+        [f"multipart/form-data; boundary={boundary}" for boundary in boundaries],
         "class_id",
     )
 
