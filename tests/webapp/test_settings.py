@@ -141,6 +141,14 @@ def _gunicorn_settings(env: dict[str, str], *args: str) -> subprocess.CompletedP
     )
 
 
+def _printed(output: str) -> dict[str, str]:
+    """gunicorn --print-config's `name = value` lines."""
+    return {
+        name.strip(): value.strip()
+        for name, _, value in (line.partition("=") for line in output.splitlines())
+    }
+
+
 def test_gunicorn_check_config_passes(tmp_path: Path) -> None:
     result = _gunicorn_settings({"TFWEB_INSTANCE_PATH": str(tmp_path)}, "--check-config")
     assert result.returncode == 0, result.stderr
@@ -157,15 +165,28 @@ def test_gunicorn_settings_follow_the_environment(tmp_path: Path) -> None:
         "--print-config",
     )
     assert result.returncode == 0, result.stderr
-    printed = dict(
-        (name.strip(), value.strip())
-        for name, _, value in (line.partition("=") for line in result.stdout.splitlines())
-    )
+    printed = _printed(result.stdout)
     assert printed["bind"] == "['127.0.0.1:18080']"
     assert printed["workers"] == "3"
     assert int(printed["timeout"]) > 100
     assert printed["accesslog"] == "-" and printed["errorlog"] == "-"
     assert printed["daemon"] == "False"
+
+
+def test_gunicorn_runs_one_worker_per_core_by_default(tmp_path: Path) -> None:
+    """TFWEB_WORKERS=0 (what the webapp role writes by default) and unset alike; a word is refused."""
+    cores = len(os.sched_getaffinity(0))
+    for value in ("0", ""):
+        result = _gunicorn_settings(
+            {"TFWEB_INSTANCE_PATH": str(tmp_path), "TFWEB_WORKERS": value}, "--print-config"
+        )
+        assert result.returncode == 0, result.stderr
+        assert _printed(result.stdout)["workers"] == str(cores)
+    refused = _gunicorn_settings(
+        {"TFWEB_INSTANCE_PATH": str(tmp_path), "TFWEB_WORKERS": "many"}, "--check-config"
+    )
+    assert refused.returncode != 0 and "TFWEB_WORKERS must be a whole number" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 def test_gunicorn_check_config_fails_on_a_bad_setting(tmp_path: Path) -> None:

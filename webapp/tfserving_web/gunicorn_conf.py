@@ -2,14 +2,18 @@
 
 Everything the deployment varies comes from the environment (systemd EnvironmentFile):
   TFWEB_BIND     listen address, default 0.0.0.0:8080
-  TFWEB_WORKERS  worker processes, default one per core this process may run on
-  TFWEB_THREADS  threads per worker, default 4 (a request mostly waits on TF Serving)
+  TFWEB_WORKERS  worker processes; unset or 0: one per core this process may run on
+  TFWEB_THREADS  threads per worker; unset or 0: 4 (a request mostly waits on TF Serving)
 plus the app's own TFWEB_* settings, read here too so the worker timeout follows the client timeouts.
 
 Workers x threads were chosen with tfstack-bench (gRPC transport, stand-in on the same machine,
 requests per second with 8 / 16 concurrent clients, 2026-12-01):
   2 cores: 1x8 568/527, 2x4 550/587, 2x8 476/456, 4x2 441/435, 2x2 409/476
   1 core (taskset): 1x4 386/368, 1x8 395/387, 1x2 246/237, 2x4 322/316
+Again on 2 cores after this round's changes (bench/results/2026-12-01-shapes/, a busy machine, load
+average 2-9), requests per second with 8 / 16 clients:
+  gRPC: 1x4 401/392, 2x4 431/484, 2x8 404/466, 4x2 404/447
+  REST: 1x4 324/269, 2x4 333/315, 2x8 362/337, 4x2 252/284
 More workers than cores lose (each one's GIL-bound Python competes with TF Serving for the cores),
 fewer than 4 threads leave a worker idle while its requests wait on TF Serving, and 8 threads gain
 nothing over 4. Hence one worker per core, 4 threads each.
@@ -34,9 +38,19 @@ wsgi_app = "tfserving_web:create_app()"
 # Several addresses may be given, comma-separated.
 bind = [address.strip() for address in os.environ.get("TFWEB_BIND", "0.0.0.0:8080").split(",")]
 bind = [address for address in bind if address]
-workers = int(os.environ.get("TFWEB_WORKERS", str(len(os.sched_getaffinity(0)))))
+
+
+def _count(name: str, default: int) -> int:
+    """A whole number from the environment; unset, empty or 0 means `default`."""
+    text = os.environ.get(name, "").strip() or "0"
+    if not text.isdigit():
+        sys.exit(f"tfserving-web: {name} must be a whole number >= 0 (0: the default), got {text!r}")
+    return int(text) or default
+
+
+workers = _count("TFWEB_WORKERS", len(os.sched_getaffinity(0)))
 worker_class = "gthread"
-threads = int(os.environ.get("TFWEB_THREADS", "4"))
+threads = _count("TFWEB_THREADS", 4)
 # Longer than the longest wait on TF Serving (see settings.gunicorn_timeout), so a slow or stopped
 # model server yields a 503/504 from the app instead of a worker killed mid-request.
 timeout = settings.gunicorn_timeout(_config)
