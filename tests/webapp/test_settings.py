@@ -174,7 +174,8 @@ def test_gunicorn_settings_follow_the_environment(tmp_path: Path) -> None:
 
 
 def test_gunicorn_runs_one_worker_per_core_by_default(tmp_path: Path) -> None:
-    """TFWEB_WORKERS=0 (what the webapp role writes by default) and unset alike; a word is refused."""
+    """TFWEB_WORKERS=0 (what the webapp role writes by default) and unset alike; a word is refused.
+    TFWEB_ACCESS_LOG=false (the role's default too) turns gunicorn's access log off."""
     cores = len(os.sched_getaffinity(0))
     for value in ("0", ""):
         result = _gunicorn_settings(
@@ -182,6 +183,10 @@ def test_gunicorn_runs_one_worker_per_core_by_default(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, result.stderr
         assert _printed(result.stdout)["workers"] == str(cores)
+    quiet = _gunicorn_settings(
+        {"TFWEB_INSTANCE_PATH": str(tmp_path), "TFWEB_ACCESS_LOG": "false"}, "--print-config"
+    )
+    assert _printed(quiet.stdout)["accesslog"] == "None"
     refused = _gunicorn_settings(
         {"TFWEB_INSTANCE_PATH": str(tmp_path), "TFWEB_WORKERS": "many"}, "--check-config"
     )
