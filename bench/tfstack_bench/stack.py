@@ -181,6 +181,8 @@ def start_web(
         "TFWEB_MODEL_NAME": model,
         "TFWEB_WORKERS": str(variant.workers),
         "TFWEB_THREADS": str(variant.threads),
+        # As the webapp role deploys it: no access log (/metrics counts the requests).
+        "TFWEB_ACCESS_LOG": "false",
     }
     if web_source:
         # Another checkout's tfserving_web ahead of the installed one (before/after comparisons).
