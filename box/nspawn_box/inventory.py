@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from .settings import BOX_USER, Box
 
-# The tfserving and webapp groups are the ones site.yml targets; group_vars/ apply unchanged,
+# The tfserving, webapp and monitoring groups are the ones site.yml targets; group_vars/ apply unchanged,
 # as with Vagrant's ansible.groups mapping.
-GROUPS = ("tfserving", "webapp")
+GROUPS = ("tfserving", "webapp", "monitoring")
 
 
 def ssh_options(box: Box) -> list[str]:

@@ -35,14 +35,23 @@ from tests.deploy.deploy_support import (
 )
 from tests.support.paths import REPO_ROOT, VENV_BIN
 
+# Seconds instead of minutes, for the box's Prometheus only: scrapes and rule evaluations every second,
+# rates over 20 s, and every alert firing as soon as its condition holds (tests/deploy/test_monitoring.py).
+MONITORING_TEST_VARS = {
+    "prometheus_scrape_interval": "1s",
+    "prometheus_evaluation_interval": "1s",
+    "prometheus_alert_rate_window": "20s",
+    "prometheus_alert_pending_override": "0s",
+}
+
 
 @pytest.fixture(scope="session")
 def recorded_vars(box: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """What the box's plain runs read beside its inventory: the stand-in repository, recorded by the
-    command `make up` uses, and as host vars the web front end's source as it was when the session
-    began. Others edit webapp/ in the same checkout; a snapshot keeps one code under test, so "a second
-    run changes nothing" is about the roles, not about an edit made meanwhile. A repository server that
-    was already running (`make up`'s) is left running afterwards."""
+    command `make up` uses, and as host vars the monitoring's test timings and the web front end's
+    source as it was when the session began. Others edit webapp/ in the same checkout; a snapshot keeps
+    one code under test, so "a second run changes nothing" is about the roles, not about an edit made
+    meanwhile. A repository server that was already running (`make up`'s) is left running afterwards."""
     was_serving = command_succeeds("tfstack-standin-repo", "status")
     run_command("tfstack-standin-repo", "record", str(box.parent))
     source = tmp_path_factory.mktemp("deploy") / "webapp"
@@ -51,7 +60,7 @@ def recorded_vars(box: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     )
     host_vars = box.parent / "host_vars" / f"{BOX_HOST}.json"
     host_vars.parent.mkdir(exist_ok=True)
-    host_vars.write_text(json.dumps({"webapp_source_dir": str(source)}))
+    host_vars.write_text(json.dumps({"webapp_source_dir": str(source), **MONITORING_TEST_VARS}))
     yield box.parent
     if not was_serving:
         run_command("tfstack-standin-repo", "stop")

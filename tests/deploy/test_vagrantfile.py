@@ -96,8 +96,9 @@ def test_forwarded_ports_are_the_services_ports_on_loopback() -> None:
         int(configured("tensorflow_serving_grpc_port", "tensorflow_serving", "tfserving")),
         int(configured("tensorflow_serving_rest_port", "tensorflow_serving", "tfserving")),
         int(configured("webapp_port", "webapp", "webapp")),
+        int(str(configured("prometheus_web_listen_address", "prometheus", "monitoring")).rsplit(":", 1)[1]),
     ]
-    assert ports == [8500, 8501, 8080], "the brief fixes these ports on the box"
+    assert ports[:3] == [8500, 8501, 8080], "the brief fixes these ports on the box"
     assert forwarded_ports() == {(port, port, "127.0.0.1") for port in ports}
 
 
@@ -129,12 +130,13 @@ def machine_names() -> list[str]:
 
 
 def test_groups_map_the_machine_into_the_groups_of_the_one_machine_stack() -> None:
-    """The VM is TF Serving and the web front end on one machine: it is in those two groups, and the
-    groups of site.yml's other plays (the package mirror, the load balancer) stay empty, so those plays
-    are skipped. The example inventory names every group site.yml uses."""
+    """The VM is TF Serving, the web front end and their Prometheus on one machine: it is in those three
+    groups, and the groups of site.yml's other plays (the package mirror, the load balancer) stay empty,
+    so those plays are skipped. The example inventory names every group site.yml uses (the node
+    exporter's play runs on `all`)."""
     groups = ansible_groups()
-    assert set(groups) == {"tfserving", "webapp"}
-    assert set(groups) <= site_groups() == inventory_groups()
+    assert set(groups) == {"tfserving", "webapp", "monitoring"}
+    assert set(groups) <= site_groups() - {"all"} == inventory_groups()
     # So the group_vars of those groups (the models, the web front end's source) apply to the VM too.
     assert all((REPO_ROOT / "group_vars" / f"{group}.yml").is_file() for group in groups)
     for members in groups.values():
