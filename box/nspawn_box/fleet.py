@@ -58,20 +58,45 @@ def fleet_dir() -> Path:
     return project_box_dir() / "fleet"
 
 
-def mirror_url() -> str:
-    """How the boxes on the private network reach the mirror: this machine's bridge address."""
-    return f"http://{network.HOST_ADDRESS}:{MIRROR_HTTP_PORT}"
+@dataclass(frozen=True)
+class MirrorSite:
+    """A package mirror box: where its inventory, vars and signing key live on this machine, and how
+    the hosts that install from it reach it."""
+
+    directory: Path
+    host: str  # the mirror's address as those hosts see it
+    http_port: int = MIRROR_HTTP_PORT
+    os_proxy_port: int = MIRROR_OS_PROXY_PORT
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.http_port}"
+
+    def client_vars(self, fingerprint: str) -> dict[str, str]:
+        """The settings of the hosts that install everything from it (what the role prints)."""
+        return {
+            "tensorflow_serving_apt_repo_url": f"{self.url}/tensorflow-serving-apt",
+            "tensorflow_serving_apt_key_url": f"{self.url}/tensorflow-serving-apt/package-mirror.pub.gpg",
+            "tensorflow_serving_apt_key_fingerprint": fingerprint,
+            "service_common_apt_proxy": f"http://{self.host}:{self.os_proxy_port}",
+            "service_common_wheelhouse_url": f"{self.url}/wheels/",
+        }
 
 
-def signing_key() -> tuple[str, str]:
-    """(armored secret key, fingerprint) of the mirror's signing key, made once and kept in .box/fleet/.
+def fleet_site() -> MirrorSite:
+    """The fleet's mirror: the boxes on the private network reach it at this machine's bridge address."""
+    return MirrorSite(fleet_dir(), str(network.HOST_ADDRESS))
+
+
+def signing_key(directory: Path) -> tuple[str, str]:
+    """(armored secret key, fingerprint) of a mirror's signing key, made once and kept in directory.
 
     Supplied to the mirror like an organisation's own key, so its fingerprint can be pinned in the
     hosts' settings before the mirror exists.
     """
     secret, fingerprint_file = (
-        fleet_dir() / "mirror-signing-key.asc",
-        fleet_dir() / "mirror-signing-key.fingerprint",
+        directory / "mirror-signing-key.asc",
+        directory / "mirror-signing-key.fingerprint",
     )
     if not (secret.is_file() and fingerprint_file.is_file()):
         _make_signing_key(secret, fingerprint_file)
@@ -114,7 +139,7 @@ def _make_signing_key(secret: Path, fingerprint_file: Path) -> None:
             fingerprint,
         )
         subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], check=False, capture_output=True)
-    fleet_dir().mkdir(parents=True, exist_ok=True)
+    secret.parent.mkdir(parents=True, exist_ok=True)
     secret.touch(mode=0o600)
     secret.write_text(armored)
     fingerprint_file.write_text(fingerprint + "\n")

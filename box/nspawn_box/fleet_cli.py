@@ -1,11 +1,11 @@
-"""Command line of tfstack-fleet: up, down, destroy, status."""
+"""Command line of tfstack-fleet: up, down, destroy, status, and mirror (`make up`'s package mirror)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from . import fleet, fleet_inventory, network
+from . import fleet, fleet_inventory, local_mirror, network
 from .errors import run_reporting_errors
 
 DESCRIPTION = f"""\
@@ -18,6 +18,10 @@ The test fleet: boxes that stand for separate servers. A package mirror on this 
   down     power every box off, keeping the files
   destroy  remove every box and .box/fleet/
   status   exit 0 when every box runs, 3 otherwise
+  mirror   boot only a package mirror for the local box of `make up` (TFSTACK_APT_SOURCE=mirror):
+           tfstack-mirror on this machine's network, HTTP 127.0.0.1:8091, apt proxy :3143; write its
+           inventory .box/mirror/inventory.ini and, with --record DIR, how hosts install from it in
+           DIR/group_vars/all.json (remove it with: tfstack-box destroy --name tfstack-mirror)
 """
 
 
@@ -25,31 +29,42 @@ def _parser() -> argparse.ArgumentParser:
     sizes = argparse.ArgumentParser(add_help=False)
     sizes.add_argument("--tfserving-hosts", type=int, default=2, help="TF Serving hosts (default: 2)")
     sizes.add_argument("--web-hosts", type=int, default=1, help="web hosts (default: 1)")
+    booting = argparse.ArgumentParser(add_help=False)
+    booting.add_argument("--boot-timeout", type=float, default=120, help="seconds per box (default: 120)")
     parser = argparse.ArgumentParser(
         prog="tfstack-fleet", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{up,down,destroy,status}")
-    up = commands.add_parser("up", parents=[sizes], help="boot the fleet and write its inventory")
-    up.add_argument(
-        "--upstream",
-        type=Path,
-        required=True,
-        help="JSON with the mirror's upstream repository (what `tfstack-standin-repo ansible-vars` prints)",
-    )
-    up.add_argument("--boot-timeout", type=float, default=120, help="seconds per box (default: 120)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{up,down,destroy,status,mirror}")
+    upstream_help = "JSON naming the mirror's upstream (`tfstack-standin-repo ansible-vars` prints it)"
+    up = commands.add_parser("up", parents=[sizes, booting], help="boot the fleet and write its inventory")
+    up.add_argument("--upstream", type=Path, required=True, help=upstream_help)
     for name, text in (("down", "power the fleet off"), ("destroy", "remove the fleet")):
         command = commands.add_parser(name, parents=[sizes], help=text)
         command.add_argument("--stop-timeout", type=float, default=60, help="seconds per box (default: 60)")
     commands.add_parser("status", parents=[sizes], help="does every box run?")
+    mirror = commands.add_parser("mirror", parents=[booting], help="boot `make up`'s package mirror")
+    mirror.add_argument("--upstream", type=Path, help=f"{upstream_help}; default: TF Serving's own")
+    mirror.add_argument("--record", type=Path, metavar="DIR", help="an inventory's folder to record it in")
     return parser
 
 
+def _mirror(args: argparse.Namespace) -> None:
+    upstream = fleet.read_upstream(args.upstream) if args.upstream else None
+    print(f"fleet: mirror inventory {local_mirror.up(upstream, args.boot_timeout)}", flush=True)
+    if args.record:
+        print(f"fleet: recorded the mirror in {local_mirror.record(args.record)}", flush=True)
+
+
 def _dispatch(args: argparse.Namespace) -> int | None:
+    if args.command == "mirror":
+        _mirror(args)
+        return 0
     members = fleet.members(args.tfserving_hosts, args.web_hosts)
     if args.command == "up":
         upstream = fleet.read_upstream(args.upstream)
         fleet.up(members, args.boot_timeout)
-        print(f"fleet: inventory {fleet_inventory.write(members, upstream)}", flush=True)
+        inventory = fleet_inventory.write(members, upstream, fleet.fleet_site())
+        print(f"fleet: inventory {inventory}", flush=True)
     elif args.command == "down":
         fleet.down(members, args.stop_timeout)
     elif args.command == "destroy":

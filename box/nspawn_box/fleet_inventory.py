@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jinja2
 
-from . import fleet, network
+from . import fleet
 from .errors import BoxError
 from .inventory import ssh_options
 from .settings import BOX_USER
@@ -50,32 +50,25 @@ def _render(template: str, **values: object) -> str:
     return _environment().get_template(template).render(**values)
 
 
-def write(members: Sequence[fleet.Member], upstream: dict[str, str]) -> Path:
-    """Writes .box/fleet/inventory.ini, group_vars/all.yml and the mirror's host_vars; returns the first."""
-    secret, fingerprint = fleet.signing_key()
-    inventory = fleet.fleet_dir() / "inventory.ini"
+def write(members: Sequence[fleet.Member], upstream: dict[str, str] | None, site: fleet.MirrorSite) -> Path:
+    """Writes <site>/inventory.ini, group_vars/all.yml (how the hosts install from the mirror) and the
+    mirror's host_vars; returns the first. Without upstream the mirror follows TF Serving's own
+    repository (the role's defaults)."""
+    secret, fingerprint = fleet.signing_key(site.directory)
+    inventory = site.directory / "inventory.ini"
     groups = _groups(members)
     _write(inventory, _render("inventory.ini.j2", groups=groups, box_user=BOX_USER, inventory_path=inventory))
-    os_proxy_url = f"http://{network.HOST_ADDRESS}:{fleet.MIRROR_OS_PROXY_PORT}"
-    all_vars = _render(
-        "group_vars_all.yml.j2",
-        mirror_url=fleet.mirror_url(),
-        fingerprint=fingerprint,
-        os_proxy_url=os_proxy_url,
-    )
-    _write(fleet.fleet_dir() / "group_vars" / "all.yml", all_vars)
+    all_vars = _render("group_vars_all.yml.j2", settings=site.client_vars(fingerprint))
+    _write(site.directory / "group_vars" / "all.yml", all_vars)
     repo = Path.cwd()
     mirror_vars = _render(
         "host_vars_mirror.yml.j2",
-        upstream_url=upstream["tensorflow_serving_apt_repo_url"],
-        upstream_fingerprint=upstream["tensorflow_serving_apt_key_fingerprint"],
-        http_port=fleet.MIRROR_HTTP_PORT,
-        mirror_url=fleet.mirror_url(),
-        os_proxy_port=fleet.MIRROR_OS_PROXY_PORT,
+        upstream=upstream,
+        site=site,
         wheelhouse_projects=[repo / "webapp", repo / "standin"],
         wheelhouse_build_dir=fleet.environment_cache_dir() / "wheelhouse",
         signing_key=secret,
     )
     for member in groups.get("mirror", []):
-        _write(fleet.fleet_dir() / "host_vars" / f"{member['name']}.yml", mirror_vars, mode=0o600)
+        _write(site.directory / "host_vars" / f"{member['name']}.yml", mirror_vars, mode=0o600)
     return inventory
