@@ -70,7 +70,8 @@ def test_close_writes_everything_still_queued(tmp_path: Path) -> None:
     store = PredictionStore(str(tmp_path / "uploads"), keep=1000)
     uploads = UploadQueue(store, size=256)
     image = image_of(28)
-    entries = [uploads.submit(image, PREDICTION) for _ in range(200)]
+    # A page visitor's uploads (those have thumbnails; the JSON API's have none).
+    entries = [uploads.submit(image, PREDICTION, visitor="0" * 32) for _ in range(200)]
     uploads.close()  # at once: most are still queued or in the pipe
     assert [path.stem for path in records(store.folder)] == sorted(entry.id for entry in entries)
     assert len(list(store.folder.glob("*.thumb.png"))) == 200
