@@ -84,7 +84,7 @@ lint: venv ## Static checks: ruff, yamllint, ansible-lint, syntax check
 	$(BIN)/ansible-playbook --syntax-check -i inventory.ini site.yml playbooks/*.yml
 
 .PHONY: up
-up: host-packages venv models-if-missing ## Bring the whole stack up on the local box (site.yml)
+up: host-packages venv models-if-missing ## Bring the whole stack up on the local box (site.yml); TFSTACK_APT_SOURCE=auto|official|standin|mirror
 	scripts/stack-up
 
 .PHONY: fleet-up
