@@ -15,6 +15,7 @@ Again on 2 cores after this round's changes (bench/results/2026-12-01-shapes/, a
 average 2-9), requests per second with 8 / 16 clients:
   gRPC: 1x4 401/392, 2x4 431/484, 2x8 404/466, 4x2 404/447
   REST: 1x4 324/269, 2x4 333/315, 2x8 362/337, 4x2 252/284
+and on 1 core (taskset, bench/results/2026-12-01-shapes-1core/), gRPC: 1x4 361/404, 1x8 370/377, 2x4 363/349.
 More workers than cores lose (each one's GIL-bound Python competes with TF Serving for the cores),
 fewer than 4 threads leave a worker idle while its requests wait on TF Serving, and 8 threads gain
 nothing over 4. Hence one worker per core, 4 threads each.
