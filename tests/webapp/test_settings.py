@@ -194,6 +194,28 @@ def test_gunicorn_runs_one_worker_per_core_by_default(tmp_path: Path) -> None:
     assert "Traceback" not in refused.stderr
 
 
+def test_the_metrics_folder_reaches_the_workers_only(tmp_path: Path) -> None:
+    """Without PROMETHEUS_MULTIPROC_DIR, gunicorn's master gets a folder of its own for its workers
+    (raw_env); importing the config module leaves the importer's environment alone."""
+    environment = {**os.environ, "TFWEB_INSTANCE_PATH": str(tmp_path)}
+    environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    result = _gunicorn_settings({"TFWEB_INSTANCE_PATH": str(tmp_path)}, "--print-config")
+    assert "PROMETHEUS_MULTIPROC_DIR=" in _printed(result.stdout)["raw_env"]
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, tfserving_web.gunicorn_conf; print(os.environ.get('PROMETHEUS_MULTIPROC_DIR'))",
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd="/",
+        timeout=60,
+    )
+    assert imported.stdout.strip() == "None", imported.stderr
+
+
 def test_gunicorn_check_config_fails_on_a_bad_setting(tmp_path: Path) -> None:
     result = _gunicorn_settings(
         {"TFWEB_INSTANCE_PATH": str(tmp_path), "TFWEB_READ_TIMEOUT": "soon"}, "--check-config"

@@ -82,9 +82,15 @@ forwarded_allow_ips = "127.0.0.1,::1"
 
 # Prometheus' multiprocess folder (see tfserving_web.metrics): the systemd unit names its runtime
 # directory; otherwise one of this master's own under the temporary folder, removed when it exits.
-# Set here, in the master, so every worker inherits it before it first imports prometheus_client.
+# Through gunicorn's raw_env, which the master puts in its environment when it starts, so every
+# worker inherits it before it first imports prometheus_client, while merely importing this module
+# (tfstack-bench reads workers and threads from it) changes no process's environment.
 _own_metrics_dir = os.path.join(tempfile.gettempdir(), f"tfserving-web-metrics-{os.getpid()}")
-os.environ.setdefault(metrics.MULTIPROC_DIR_VARIABLE, _own_metrics_dir)
+raw_env = (
+    []
+    if os.environ.get(metrics.MULTIPROC_DIR_VARIABLE)
+    else [f"{metrics.MULTIPROC_DIR_VARIABLE}={_own_metrics_dir}"]
+)
 
 
 def on_starting(server: object) -> None:
