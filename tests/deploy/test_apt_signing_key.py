@@ -5,12 +5,9 @@ The URL is made unreachable as it happens after `make up`: the repository it bel
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.deploy.deploy_support import box_shell, run_command
-from tests.support.network import free_port
+from tests.support.file_server import serving_folder
 
 pytestmark = [pytest.mark.box, pytest.mark.slow]
 
@@ -43,14 +40,8 @@ def key_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A loopback HTTP server for key files (the box shares the host's network)."""
     folder = tmp_path / "keys"
     folder.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    port = free_port()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}", folder
-    server.shutdown()
-    server.server_close()
+    with serving_folder(folder) as url:
+        yield url, folder
 
 
 @pytest.fixture

@@ -7,19 +7,16 @@ another keyring with a key that never expires keeps the first sample and adds no
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.network import free_port
+from tests.support.file_server import serving_folder
 from tests.support.paths import REPO_ROOT, VENV_BIN
 from tests.support.playbooks import PlaybookRun
 
@@ -68,13 +65,8 @@ def key_folder(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A loopback HTTP server of key files: (its URL, the folder it serves)."""
     folder = tmp_path / "served"
     folder.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", folder
-    server.shutdown()
-    server.server_close()
+    with serving_folder(folder) as url:
+        yield url, folder
 
 
 def install(tmp_path: Path, key_url: str, keyring: Path, metric_dir: Path | str, *args: str) -> PlaybookRun:

@@ -6,9 +6,7 @@ another origin cannot post the form. Any Content-Security-Policy violation is a 
 from __future__ import annotations
 
 import base64
-import functools
 import http.server
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.file_server import serving_folder
 from tests.support.paths import TEST_OUTPUT_DIR
 from tests.webapp.webtest_support import Digit, gunicorn_server, require_digits
 
@@ -255,16 +254,8 @@ def other_origin_site(folder: Path, target: str) -> Iterator[str]:
         f'<!doctype html><form method="post" action="{target}" enctype="multipart/form-data">'
         '<input type="hidden" name="model" value="digits"><button id="go">go</button></form>'
     )
-    handler = functools.partial(QuietFiles, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/form.html"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serving_folder(folder, QuietFiles) as url:
+        yield f"{url}/form.html"
 
 
 def test_two_visitors_each_see_their_own_predictions_draw_a_digit_and_no_other_site_posts(
