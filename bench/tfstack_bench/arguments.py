@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="tfstack-bench",
         description="Benchmark the serving paths of tfserving-stack: the SavedModel called in-process (the "
-        "floor), TF Serving over REST and gRPC, the web front end (and a load balancer), at several "
+        "floor), TF Serving over REST and gRPC, the web front end (and a load balancer), gunicorn serving "
+        "apps that do nothing (the floor of the hop into the front end), at several "
         "numbers of concurrent clients, interleaved so machine noise hits every path alike; then the "
         "cold start of a new version and its rollout time. Without URLs it starts its own stack on "
         "loopback (the TF Serving stand-in and gunicorn), in a private network namespace when run as root.",
@@ -80,7 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the model's base path (numbered versions): served by the own stack, loaded for the "
         "in-process floor, copied for the cold start (default <repository>/serving_model/digits)",
     )
-    where.add_argument("--no-floor", action="store_true", help="leave out the in-process floor")
+    where.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="leave out all floors: the in-process SavedModel, and gunicorn-floor and flask-floor "
+        "(gunicorn on this machine's loopback serving apps that do nothing)",
+    )
     own = parser.add_argument_group("the stack of its own")
     own.add_argument(
         "--web-transports",

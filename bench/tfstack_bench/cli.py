@@ -27,12 +27,17 @@ from tfstack_bench.paths import (
     latest_version_dir,
     web_front_end,
 )
-from tfstack_bench.stack import OwnStack, StackError, WebVariant
+from tfstack_bench.stack import GunicornShape, OwnStack, StackError, WebVariant, start_floor
 
 NETNS_VARIABLE = "TFSTACK_BENCH_IN_NETNS"
 IMAGE_COUNT = 16
 WARMUP_REQUESTS = 300
 WARMUP_SECONDS = 1.0
+# The floors of the hop: path name -> (app in tfstack_bench.floor_apps, what it answers with).
+FLOOR_APPS = {
+    summary.GUNICORN_FLOOR: ("wsgi_app", "an empty WSGI app: the cost of the HTTP hop alone"),
+    summary.FLASK_FLOOR: ("flask_app", "a Flask route that does nothing"),
+}
 
 
 class Progress:
@@ -71,10 +76,16 @@ class Setup:
     headline_web: str = "web"  # the web path the issue's targets are checked on
 
 
-def _default_shape() -> tuple[int, int]:
-    """gunicorn workers x threads as the deployment's config module sets them on this machine."""
+def _deployment_gunicorn() -> GunicornShape:
+    """gunicorn's worker class, workers and threads as the deployment's config module sets them on
+    this machine."""
     conf = importlib.import_module("tfserving_web.gunicorn_conf")
-    return conf.workers, conf.threads
+    return GunicornShape(conf.worker_class, conf.workers, conf.threads)
+
+
+def _default_shape() -> tuple[int, int]:
+    shape = _deployment_gunicorn()
+    return shape.workers, shape.threads
 
 
 def _given_paths(arguments: argparse.Namespace, images: list[bytes], setup: Setup) -> None:
@@ -135,6 +146,22 @@ def _own_paths(
     setup.headline_web = headline if headline in stack.web else next(iter(stack.web))
 
 
+def _floor_paths(
+    images: list[bytes], setup: Setup, running: ExitStack, workdir: Path, progress: Progress
+) -> None:
+    """One gunicorn shaped like the deployment's per floor app, on this machine's loopback, measured
+    with the web front end's client: what the hop (and a Flask route) cost before the app works."""
+    shape = _deployment_gunicorn()
+    on_this_machine = "" if setup.stack["mode"] == "own" else " (this machine's loopback, not the box's)"
+    for name, (app, answering) in FLOOR_APPS.items():
+        progress(f"starting gunicorn for {name}")
+        server = start_floor(workdir, app, shape, name)
+        running.callback(server.process.stop)
+        description = f"gunicorn {shape.workers}x{shape.threads} answering {answering}{on_this_machine}"
+        setup.paths.append(web_front_end(server.url, images, name, description))
+    setup.stack["floor_gunicorn"] = f"{shape.worker_class} {shape.workers}x{shape.threads}"
+
+
 def _start(
     arguments: argparse.Namespace, images: list[bytes], running: ExitStack, workdir: Path, progress: Progress
 ) -> Setup:
@@ -149,6 +176,8 @@ def _start(
     if arguments.lb_url:
         description = f"web front end through the load balancer at {arguments.lb_url}"
         setup.paths.append(web_front_end(arguments.lb_url, images, "lb", description))
+    if not arguments.no_floor:
+        _floor_paths(images, setup, running, workdir, progress)
     for path in setup.paths:
         progress(f"opening path {path.name}: {path.description}")
         path.open()
@@ -182,7 +211,7 @@ def _measure(
         failed = f", {result.errors} FAILED ({result.first_error})" if result.errors else ""
         where = f"[{number:3d}/{len(plan)}] round {cell_plan.round}/{arguments.rounds}"
         progress(
-            f"{where} {cell_plan.clients:2d} clients {cell_plan.path:<12} {result.completed:5d} req  "
+            f"{where} {cell_plan.clients:2d} clients {cell_plan.path:<14} {result.completed:5d} req  "
             f"p50 {p50:7.2f} ms  {result.throughput:7.1f} req/s{failed}"
         )
     return cells
@@ -229,6 +258,8 @@ def _write_report(
     web_paths = [name for name in path_order if name.startswith("web") or name == "lb"]
     verdicts = [summary.verdict(rows, name) for name in web_paths] if has_rest else []
     headline = next((v for v in verdicts if v.web_path == measured.setup.headline_web), None)
+    call_path = "rest" if measured.setup.stack.get("headline_transport") == "rest" else "grpc"
+    floor = summary.floor_breakdown(rows, measured.setup.headline_web, call_path)
     cold = summary.coldstart_summary(measured.trials)
     output: Path = arguments.output
     output.mkdir(parents=True, exist_ok=True)
@@ -258,6 +289,7 @@ def _write_report(
         "summary": [row.as_dict() for row in rows],
         "verdicts": [v.as_dict() for v in verdicts],
         "headline": headline.as_dict() if headline else None,
+        "floor": floor.as_dict() if floor else None,
         "coldstart": {
             "summary": [c.as_dict() for c in cold],
             "trials": [vars(t) for t in measured.trials],
@@ -283,6 +315,14 @@ def _write_report(
             f"{v.web_path}: p50 {p50} x REST (target <= {summary.P50_RATIO_LIMIT}), throughput at "
             f"{summary.THROUGHPUT_LEVEL} clients {throughput} x REST "
             f"(target >= {summary.THROUGHPUT_RATIO_FLOOR})"
+        )
+    if floor:
+        progress(
+            f"{floor.web_path} p50 {floor.web_ms:.2f} ms: hop + {floor.call_path} call "
+            f"{floor.hop_and_call_ms:.2f} ms ({floor.over_rest(floor.hop_and_call_ms):.2f} x REST), "
+            f"Flask route + {floor.call_path} call {floor.flask_and_call_ms:.2f} ms "
+            f"({floor.over_rest(floor.flask_and_call_ms):.2f} x REST), the app's own part "
+            f"{floor.app_own_ms:.2f} ms (sums of medians: estimates)"
         )
 
 

@@ -200,6 +200,57 @@ def start_web(
     return WebServer(variant, process, url)
 
 
+@dataclass(frozen=True)
+class GunicornShape:
+    """What of the deployment's gunicorn config shapes the hop: worker class, workers x threads."""
+
+    worker_class: str
+    workers: int
+    threads: int
+
+
+def _answers_post(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, data=b"", method="POST"), timeout=5
+        ) as answer:
+            return answer.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@dataclass
+class FloorServer:
+    process: Process
+    url: str
+
+
+def start_floor(workdir: Path, app: str, shape: GunicornShape, name: str) -> FloorServer:
+    """gunicorn serving `tfstack_bench.floor_apps:<app>` on a free loopback port, shaped like the
+    deployment's, once POST /api/predict answers 200 (both floor apps answer it)."""
+    port = free_port()
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    command = [
+        str(gunicorn),
+        f"--worker-class={shape.worker_class}",
+        f"--workers={shape.workers}",
+        f"--threads={shape.threads}",
+        f"--bind=127.0.0.1:{port}",
+        # No access log is gunicorn's default; no control socket, whose default path is one for
+        # every gunicorn of the user, so two of them would take it from each other.
+        "--no-control-socket",
+        f"tfstack_bench.floor_apps:{app}",
+    ]
+    process = start_process(name, command, workdir / f"{name}.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(process, lambda: _answers_post(f"{url}/api/predict"), "200 from POST /api/predict")
+    except BaseException:
+        process.stop()
+        raise
+    return FloorServer(process, url)
+
+
 class OwnStack:
     """The stand-in and one gunicorn per web variant; stops them all on exit."""
 

@@ -109,6 +109,69 @@ def verdict(rows: list[PathLevel], web_path: str, rest_path: str = "rest") -> Ve
     return Verdict(web_path, p50_ratio, throughput_ratio)
 
 
+# The floor paths: gunicorn shaped like the deployment's, serving apps that do nothing (floor_apps).
+GUNICORN_FLOOR = "gunicorn-floor"
+FLASK_FLOOR = "flask-floor"
+
+
+@dataclass(frozen=True)
+class FloorBreakdown:
+    """The web front end's p50 beside the floors under it, at one client. The sums are estimates:
+    medians of separately measured paths (of the same interleaved run), not a measured path."""
+
+    web_path: str
+    call_path: str  # the direct model call the front end makes: "grpc" (or "rest")
+    clients: int
+    rest_ms: float
+    call_ms: float
+    gunicorn_floor_ms: float
+    flask_floor_ms: float
+    web_ms: float
+
+    @property
+    def hop_and_call_ms(self) -> float:
+        """An empty WSGI app under gunicorn, then the model call."""
+        return self.gunicorn_floor_ms + self.call_ms
+
+    @property
+    def flask_and_call_ms(self) -> float:
+        """A Flask route that does nothing, then the model call."""
+        return self.flask_floor_ms + self.call_ms
+
+    @property
+    def app_own_ms(self) -> float:
+        """What the front end's own code adds to a Flask route and the model call (may be < 0 in noise)."""
+        return self.web_ms - self.flask_floor_ms - self.call_ms
+
+    def over_rest(self, ms: float) -> float:
+        return ms / self.rest_ms
+
+    def as_dict(self) -> dict:
+        return {
+            **asdict(self),
+            "hop_and_call_ms": self.hop_and_call_ms,
+            "hop_and_call_over_rest": self.over_rest(self.hop_and_call_ms),
+            "flask_and_call_ms": self.flask_and_call_ms,
+            "flask_and_call_over_rest": self.over_rest(self.flask_and_call_ms),
+            "app_own_ms": self.app_own_ms,
+            "call_over_rest": self.over_rest(self.call_ms),
+            "web_over_rest": self.over_rest(self.web_ms),
+        }
+
+
+def floor_breakdown(
+    rows: list[PathLevel], web_path: str, call_path: str = "grpc", rest_path: str = "rest"
+) -> FloorBreakdown | None:
+    """The breakdown at P50_LEVEL clients; None when a path it needs has no answered request there."""
+    needed = [rest_path, call_path, GUNICORN_FLOOR, FLASK_FLOOR, web_path]
+    found = [lookup(rows, path, P50_LEVEL) for path in needed]
+    p50s = [row.p50_ms for row in found if row is not None and row.requests > 0]
+    if len(p50s) < len(needed) or p50s[0] <= 0:
+        return None
+    rest, call, gunicorn_floor, flask_floor, web = p50s
+    return FloorBreakdown(web_path, call_path, P50_LEVEL, rest, call, gunicorn_floor, flask_floor, web)
+
+
 @dataclass(frozen=True)
 class ColdStart:
     kind: str

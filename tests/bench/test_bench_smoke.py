@@ -59,14 +59,28 @@ def test_a_tiny_run_writes_the_report_plots_and_numbers(tmp_path: Path) -> None:
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "[ 10/10]" in result.stdout  # one progress line per burst: 5 paths x 2 levels
+    assert "[ 14/14]" in result.stdout  # one progress line per burst: 7 paths x 2 levels
     results = json.loads((output / "results.json").read_text())
     paths = [path["name"] for path in results["paths"]]
-    assert paths == ["in-process", "rest", "grpc", "web-grpc", "web-rest"]
+    assert paths == ["in-process", "rest", "grpc", "web-grpc", "web-rest", "gunicorn-floor", "flask-floor"]
     rows = {(row["path"], row["clients"]): row for row in results["summary"]}
     assert set(rows) == {(path, clients) for path in paths for clients in (1, 2)}
     assert all(row["errors"] == 0 and row["requests"] > 0 and row["p50_ms"] > 0 for row in rows.values())
     assert results["headline"]["web_path"] == "web-grpc"
+    # The floors are reference paths: measured like the web front end, judged against nothing.
+    assert [v["web_path"] for v in results["verdicts"]] == ["web-grpc", "web-rest"]
+    floor = results["floor"]
+    assert (floor["web_path"], floor["call_path"], floor["clients"]) == ("web-grpc", "grpc", 1)
+    for path, key in [
+        ("rest", "rest_ms"),
+        ("grpc", "call_ms"),
+        ("gunicorn-floor", "gunicorn_floor_ms"),
+        ("flask-floor", "flask_floor_ms"),
+        ("web-grpc", "web_ms"),
+    ]:
+        assert floor[key] == rows[(path, 1)]["p50_ms"]
+    assert floor["hop_and_call_ms"] == pytest.approx(floor["gunicorn_floor_ms"] + floor["call_ms"])
+    assert isinstance(floor["app_own_ms"], float)
     assert {c["kind"] for c in results["coldstart"]["summary"]} == {
         "with warmup records",
         "without warmup records",
@@ -76,6 +90,8 @@ def test_a_tiny_run_writes_the_report_plots_and_numbers(tmp_path: Path) -> None:
     for path in paths:
         assert f"`{path}`" in report
     assert "## Cold start and rollout" in report
+    assert "## What the front end's time is made of" in report
+    assert f"| {floor['hop_and_call_over_rest']:.2f}x |" in report
     for figure in ("latency.png", "throughput.png", "coldstart.png"):
         assert (output / figure).read_bytes().startswith(PNG_SIGNATURE)
         assert f"]({figure})" in report
