@@ -106,6 +106,26 @@ def test_the_visitor_cookie_is_signed_httponly_and_samesite_lax(offline_client: 
     assert offline_client.get("/").headers["Set-Cookie"] != cookie
 
 
+def test_a_new_secret_key_is_used_at_once_and_its_fallbacks_still_read_old_cookies(
+    offline_client: FlaskClient,
+) -> None:
+    # The session interface keeps its serializer between requests: a key change must still count.
+    app = offline_client.application
+
+    def visitor_after_a_visit() -> str:
+        offline_client.get("/")
+        cookie = offline_client.get_cookie("tfweb_visitor")
+        assert cookie is not None
+        return app.session_interface.get_signing_serializer(app).loads(cookie.value)["visitor"]
+
+    first = visitor_after_a_visit()
+    old_key = app.secret_key
+    app.secret_key, app.config["SECRET_KEY_FALLBACKS"] = "b" * 64, [old_key]
+    assert visitor_after_a_visit() == first  # read with the fallback, signed again with the new key
+    app.secret_key, app.config["SECRET_KEY_FALLBACKS"] = "c" * 64, []
+    assert visitor_after_a_visit() != first  # unreadable now: a new visitor
+
+
 def test_cross_site_form_posts_are_refused(offline_client: FlaskClient) -> None:
     png = b"not an image"
     for headers in (

@@ -17,11 +17,15 @@ class PerProcess(Generic[T]):
     def __init__(self, build: Callable[[], T]) -> None:
         self._build = build
         self._lock = threading.Lock()
-        self._pid: int | None = None
-        self._value: T | None = None
+        self._built: tuple[int, T] | None = None
 
     def __call__(self) -> T:
+        # Every request asks several of these: once built, no lock (the pair is replaced as a whole).
+        built = self._built
+        if built is not None and built[0] == os.getpid():
+            return built[1]
         with self._lock:
-            if self._pid != os.getpid():
-                self._value, self._pid = self._build(), os.getpid()
-            return self._value  # type: ignore[return-value]
+            built = self._built
+            if built is None or built[0] != os.getpid():
+                built = self._built = (os.getpid(), self._build())
+            return built[1]

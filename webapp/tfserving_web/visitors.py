@@ -20,12 +20,23 @@ VISITOR_KEY = "visitor"
 class VisitorCookie(SecureCookieSessionInterface):
     """Flask's signed cookie session, whose key (when SECRET_KEY is empty) is read from the instance
     folder only when a cookie is first read or written: building the app (and `gunicorn
-    --check-config`) writes nothing."""
+    --check-config`) writes nothing.
+
+    Flask opens the session for every request, the JSON API's included, and its interface builds a
+    new serializer each time (about 5% of a prediction's Python, py-spy): the serializer is kept, and
+    made again only when the key changes. It holds no per-request state, so threads can share it."""
+
+    def __init__(self) -> None:
+        self._serializer: tuple[object, URLSafeTimedSerializer | None] | None = None
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         if not app.secret_key:
             app.secret_key = _instance_secret_key(app.instance_path)
-        return super().get_signing_serializer(app)
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        kept = self._serializer
+        if kept is None or kept[0] != keys:
+            kept = self._serializer = (keys, super().get_signing_serializer(app))
+        return kept[1]
 
 
 def configure_cookie(app: Flask) -> None:
