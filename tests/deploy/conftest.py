@@ -8,6 +8,8 @@ host vars, also beside the inventory (see recorded_vars).
 The tests share that box but not an order: each asks for `converged_box`, which waits until both
 services serve before the test starts, and a test that changes the box puts it back in its own
 fixture's teardown (models.yml, site.yml, a restart), so any test can run alone or after any other.
+The box lives as long as this folder's tests (package scope): destroyed after the last of them, its
+services (Prometheus scraping every second among them) do not load the cores the later tests use.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ MONITORING_TEST_VARS = {
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def recorded_vars(box: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """What the box's plain runs read beside its inventory: the stand-in repository, recorded by the
     command `make up` uses, and as host vars the monitoring's test timings and the web front end's
@@ -66,7 +68,7 @@ def recorded_vars(box: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         run_command("tfstack-standin-repo", "stop")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def box() -> Iterator[Path]:
     if command_succeeds("tfstack-box", "status", "--name", DEV_BOX):
         print(f"\npowering off the box {DEV_BOX} (files kept) so the test box can use its ports")
@@ -77,12 +79,12 @@ def box() -> Iterator[Path]:
     run_command("tfstack-box", "destroy", "--name", BOX_HOST)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def provisioner(box: Path, recorded_vars: Path) -> Provisioner:
     return Provisioner(box)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def first_run(provisioner: Provisioner) -> PlaybookRun:
     """site.yml on the fresh box, as `make up` runs it: whichever test needs the box first triggers it."""
     started = time.monotonic()
@@ -99,7 +101,7 @@ def converged_box(first_run: PlaybookRun, provisioner: Provisioner) -> Provision
     return provisioner
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def host(first_run: PlaybookRun):  # -> testinfra.host.Host
     import testinfra
 
@@ -109,7 +111,7 @@ def host(first_run: PlaybookRun):  # -> testinfra.host.Host
     return testinfra.get_host(f"ansible://{BOX_HOST}?ansible_inventory={BOX_INVENTORY}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def digit_pngs() -> Sequence[tuple[bytes, int]]:
     """Held-out digits (never trained on) as PNG bytes with their labels, from the model package's split."""
     split = load_digits_split()

@@ -1,4 +1,5 @@
-"""The test fleet, brought up once for the session as `make fleet-up` does, and destroyed at the end.
+"""The test fleet, brought up once for this folder's tests as `make fleet-up` does, and destroyed after
+the last of them (package scope), so its boxes do not load the cores while other folders' tests run.
 
 A package mirror on this machine's network; a load balancer, two TF Serving hosts and a web host on the
 private network 10.213.0.0/24, which get every package from the mirror. The mirror's upstream is a
@@ -23,14 +24,14 @@ from tests.support.playbooks import PlaybookRun
 pytestmark = [pytest.mark.box, pytest.mark.slow]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def upstream_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment of the upstream repository's commands: its own cache folder."""
     cache = Path(os.environ.get("TFSTACK_CACHE_DIR") or "/var/cache/tfserving-stack") / "fleet-upstream"
     return {**os.environ, "TFSTACK_CACHE_DIR": str(cache)}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def upstream(upstream_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The stand-in repository, served on 127.0.0.1:8098, as the mirror's upstream; its settings file."""
     command("tfstack-standin-repo", "build", env=upstream_env)
@@ -43,7 +44,7 @@ def upstream(upstream_env: dict[str, str], tmp_path_factory: pytest.TempPathFact
     command("tfstack-standin-repo", "stop", env=upstream_env)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fleet(upstream: Path) -> Iterator[PlaybookRun]:
     """The fleet converged by site.yml from nothing; the first run's output."""
     command("tfstack-fleet", "destroy")
@@ -86,7 +87,7 @@ def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fleet_host(fleet: PlaybookRun):
     """testinfra's view of one fleet host by inventory name."""
     import testinfra
