@@ -18,6 +18,7 @@ WEB_HOSTS = {"fleet-web1": "10.213.0.21"}
 # so publishing a new version or expiring its key touches nothing else.
 UPSTREAM_PORT = 8098
 
+
 def playbook(name: str, *args: str, extra_vars: dict | None = None, timeout: int = 1800) -> PlaybookRun:
     command = [str(VENV_BIN / "ansible-playbook"), "-i", str(FLEET_INVENTORY), name, *args]
     if extra_vars:
@@ -62,6 +63,14 @@ def haproxy_states() -> dict[tuple[str, str], str]:
         ):
             states[(fields[0], fields[1])] = fields[17]
     return states
+
+
+def assert_no_failures(report, what: str) -> None:
+    """Every kind of client (REST, gRPC, web) sent requests and none failed."""
+    print(f"\n{what}: {report.summary()}")
+    assert sum(report.sent.values()) > 0, "the load sent nothing"
+    assert all(report.sent[kind] > 0 for kind in ("rest", "grpc", "web")), report.summary()
+    assert sum(report.failed.values()) == 0, report.failures
 
 
 def installed_version(box: str) -> str:

@@ -12,17 +12,18 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.conftest import models_from, newest_version
-from tests.fleet.fleet_support import LB, TFSERVING_HOSTS, command, installed_version, on_box, playbook
+from tests.fleet.fleet_support import (
+    LB,
+    TFSERVING_HOSTS,
+    assert_no_failures,
+    command,
+    installed_version,
+    on_box,
+    playbook,
+)
 from tests.support.load import continuous_load, fleet_clients
 
 pytestmark = [pytest.mark.box, pytest.mark.slow]
-
-
-def assert_no_failures(report, what: str) -> None:
-    print(f"\n{what}: {report.summary()}")
-    assert sum(report.sent.values()) > 0, "the load sent nothing"
-    assert all(report.sent[kind] > 0 for kind in ("rest", "grpc", "web")), report.summary()
-    assert sum(report.failed.values()) == 0, report.failures
 
 
 def test_rolling_restart_of_every_model_server_loses_no_request(fleet) -> None:
