@@ -83,11 +83,6 @@ def _deployment_gunicorn() -> GunicornShape:
     return GunicornShape(conf.worker_class, conf.workers, conf.threads)
 
 
-def _default_shape() -> tuple[int, int]:
-    shape = _deployment_gunicorn()
-    return shape.workers, shape.threads
-
-
 def _given_paths(arguments: argparse.Namespace, images: list[bytes], setup: Setup) -> None:
     if arguments.rest_url:
         setup.paths.append(direct_rest(arguments.rest_url, arguments.model, images))
@@ -107,7 +102,8 @@ def _own_paths(
     workdir: Path,
     progress: Progress,
 ) -> None:
-    transport, shape = arguments.web_transports[0], _default_shape()
+    deployed = _deployment_gunicorn()
+    transport, shape = arguments.web_transports[0], (deployed.workers, deployed.threads)
     shapes = arguments.web_shapes or [shape]
     variants = [WebVariant(name, *each) for name in arguments.web_transports for each in shapes]
     stack = running.enter_context(

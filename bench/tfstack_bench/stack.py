@@ -95,15 +95,20 @@ def start_process(
 
 
 def wait_until(process: Process, ready: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while not ready():
-        if process.popen.poll() is not None:
-            raise StackError(f"{process.name} exited ({process.popen.returncode}):\n{process.log_tail()}")
-        if time.monotonic() > deadline:
-            raise StackError(
-                f"{process.name}: no {what} after {STARTUP_TIMEOUT_SECONDS:g} s:\n{process.log_tail()}"
-            )
-        time.sleep(0.1)
+    """Until `ready()`; a process that exits, never gets ready or is interrupted is stopped."""
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not ready():
+            if process.popen.poll() is not None:
+                raise StackError(f"{process.name} exited ({process.popen.returncode}):\n{process.log_tail()}")
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"{process.name}: no {what} after {STARTUP_TIMEOUT_SECONDS:g} s:\n{process.log_tail()}"
+                )
+            time.sleep(0.1)
+    except BaseException:
+        process.stop()
+        raise
 
 
 @dataclass
@@ -133,15 +138,11 @@ def start_standin(
     ]
     process = start_process(name, command, workdir / f"{name}.log")
     standin = Standin(process, f"http://127.0.0.1:{rest_port}", f"127.0.0.1:{grpc_port}", config_path)
-    try:
-        wait_until(
-            process,
-            lambda: all(available_versions(standin.rest_url, model) for model in models),
-            "AVAILABLE model",
-        )
-    except BaseException:
-        process.stop()
-        raise
+    wait_until(
+        process,
+        lambda: all(available_versions(standin.rest_url, model) for model in models),
+        "AVAILABLE model",
+    )
     return standin
 
 
@@ -192,11 +193,7 @@ def start_web(
         name, [str(gunicorn), "-c", "python:tfserving_web.gunicorn_conf"], workdir / f"{name}.log", env
     )
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(process, lambda: http_json(f"{url}/readyz")[0] == 200, "200 from /readyz")
-    except BaseException:
-        process.stop()
-        raise
+    wait_until(process, lambda: http_json(f"{url}/readyz")[0] == 200, "200 from /readyz")
     return WebServer(variant, process, url)
 
 
@@ -243,11 +240,7 @@ def start_floor(workdir: Path, app: str, shape: GunicornShape, name: str) -> Flo
     ]
     process = start_process(name, command, workdir / f"{name}.log")
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(process, lambda: _answers_post(f"{url}/api/predict"), "200 from POST /api/predict")
-    except BaseException:
-        process.stop()
-        raise
+    wait_until(process, lambda: _answers_post(f"{url}/api/predict"), "200 from POST /api/predict")
     return FloorServer(process, url)
 
 
