@@ -3,5 +3,7 @@
 One module per job: `cli` (the command), `stack` (a stand-in and gunicorn it starts on loopback),
 `inputs` (the images sent), `paths` (one request over each path), `load` (closed-loop clients and the
 interleaved schedule), `coldstart` (first request to a new version, rollout time), `summary`
-(percentiles and ratios), `machine` (what it ran on), `report` (Markdown and JSON), `plots` (PNG).
+(percentiles and ratios), `machine` (what it ran on), `report` (Markdown and JSON), `plots` (PNG),
+`netns` (a network namespace of its own). `app_cost` is a second command, `tfstack-bench-app`: the web
+app's own cost per prediction, its WSGI application called in-process.
 """

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib
-import os
 import shutil
 import sys
 import tempfile
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfstack_bench import coldstart, inputs, load, machine, plots, report, summary
+from tfstack_bench import coldstart, inputs, load, machine, netns, plots, report, summary
 from tfstack_bench.arguments import build_parser
 from tfstack_bench.paths import (
     DirectGrpc,
@@ -29,7 +28,6 @@ from tfstack_bench.paths import (
 )
 from tfstack_bench.stack import GunicornShape, OwnStack, StackError, WebVariant, start_floor
 
-NETNS_VARIABLE = "TFSTACK_BENCH_IN_NETNS"
 IMAGE_COUNT = 16
 WARMUP_REQUESTS = 300
 WARMUP_SECONDS = 1.0
@@ -48,23 +46,6 @@ class Progress:
 
     def __call__(self, message: str) -> None:
         print(f"[{time.monotonic() - self.started:6.1f}s] {message}", flush=True)
-
-
-def _reexec_in_network_namespace(argv: list[str], progress: Progress) -> None:
-    """Run this same command in a new network namespace that has only loopback: the stand-in listens
-    on all interfaces, as TF Serving does, and must not be reachable from anywhere else."""
-    unshare, ip = shutil.which("unshare"), shutil.which("ip")
-    if os.geteuid() != 0 or not unshare or not ip:
-        progress(
-            "note: not root or no unshare/ip: the stand-in listens on all interfaces of this machine "
-            "for the run (--no-netns silences this)"
-        )
-        return
-    progress("running in a private network namespace (loopback only)")
-    command = [sys.executable, "-m", "tfstack_bench", *argv]
-    script = f'"{ip}" link set lo up && exec "$@"'
-    environment = {**os.environ, NETNS_VARIABLE: "1"}
-    os.execve(unshare, [unshare, "--net", "--", "/bin/sh", "-c", script, "sh", *command], environment)
 
 
 @dataclass
@@ -132,7 +113,7 @@ def _own_paths(
         mode="own",
         rest_url=stack.standin.rest_url,
         grpc_target=stack.standin.grpc_target,
-        network_namespace=os.environ.get(NETNS_VARIABLE) == "1",
+        network_namespace=netns.inside(),
         web=web,
         web_source=str(arguments.web_source) if arguments.web_source else None,
         headline_transport=transport,
@@ -324,8 +305,8 @@ def _write_report(
 
 def run(arguments: argparse.Namespace, argv: list[str], progress: Progress) -> None:
     arguments.given = any((arguments.rest_url, arguments.grpc_target, arguments.web_url))
-    if not arguments.given and not arguments.no_netns and os.environ.get(NETNS_VARIABLE) != "1":
-        _reexec_in_network_namespace(argv, progress)  # returns only when it cannot
+    if not arguments.given and not arguments.no_netns and not netns.inside():
+        netns.reexec("tfstack_bench", argv, progress)  # returns only when it cannot
     started = datetime.datetime.now().astimezone()
     description = machine.describe(report.REPOSITORY)
     progress(f"machine: {description['cpu']}, {description['cores']} cores, {description['memory_gib']} GiB")
