@@ -47,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="The web front end's own cost per prediction: builds the app in this process "
         "(tfserving_web.create_app(), TFWEB_* settings as the bench's gunicorn gets them), calls its WSGI "
         "application with multipart uploads one at a time, and prints the p50 wall time per request, the "
-        "process CPU time per request, the p50 of the model-server call alone (the answers' latency_ms) "
-        "and the p50 of the difference per request: the app's own part. Starts its own TF Serving "
-        "stand-in on loopback (in a private network namespace when run as root).",
+        "process CPU time per request (and the calling thread's), the p50 of the model-server call alone "
+        "(the answers' latency_ms) and the p50 of the difference per request: the app's own part. Starts "
+        "its own TF Serving stand-in on loopback (in a private network namespace when run as root).",
         epilog="Bounded: at most --requests requests and --max-seconds seconds per loop (warm-up, "
         "measurement, profile). To compare two versions of the app, run it with "
         "PYTHONPATH=<other checkout>/webapp in turns with this one.",
@@ -138,6 +138,7 @@ class Figures:
     requests: int
     wall_p50_ms: float
     cpu_per_request_ms: float
+    thread_cpu_per_request_ms: float
     call_p50_ms: float
     own_p50_ms: float
 
@@ -146,7 +147,7 @@ def measure(app: WsgiApp, uploads: Uploads, count: int, max_seconds: float) -> F
     """`count` requests one after the other (fewer if max_seconds runs out); answers are read after."""
     walls, answers = [], []
     deadline = time.monotonic() + max_seconds
-    cpu_started = time.process_time()
+    cpu_started, thread_started = time.process_time(), time.thread_time()
     for index in range(count):
         environ = uploads.environ(index)
         started = time.perf_counter()
@@ -155,11 +156,13 @@ def measure(app: WsgiApp, uploads: Uploads, count: int, max_seconds: float) -> F
         if time.monotonic() > deadline:
             break
     cpu_ms = (time.process_time() - cpu_started) * 1000
+    thread_ms = (time.thread_time() - thread_started) * 1000
     calls = [_latency_ms(status, body) for status, body in answers]
     return Figures(
         requests=len(walls),
         wall_p50_ms=statistics.median(walls),
         cpu_per_request_ms=cpu_ms / len(walls),
+        thread_cpu_per_request_ms=thread_ms / len(walls),
         call_p50_ms=statistics.median(calls),
         own_p50_ms=statistics.median(wall - call for wall, call in zip(walls, calls, strict=True)),
     )
@@ -189,6 +192,10 @@ def print_figures(figures: Figures, transport: str) -> None:
     print(f"  wall time per request, p50     {figures.wall_p50_ms:7.3f} ms")
     print(
         f"  CPU time per request           {figures.cpu_per_request_ms:7.3f} ms  (this process, all threads)"
+    )
+    print(
+        f"    of which the calling thread  {figures.thread_cpu_per_request_ms:7.3f} ms  "
+        "(the app's Python and the gRPC call's own, without gRPC's and the upload queue's threads)"
     )
     print(f"  model-server call, p50         {figures.call_p50_ms:7.3f} ms  (the answers' latency_ms)")
     print(f"  the app's own part, p50        {figures.own_p50_ms:7.3f} ms  (wall - call, per request)")
@@ -234,13 +241,15 @@ def run(arguments: argparse.Namespace) -> None:
         try:
             configure(workdir, standin, arguments)
             app = create_app()
-            uploads = Uploads(images)
-            run_for(app, uploads, arguments.warmup, arguments.max_seconds)
-            print_figures(
-                measure(app, uploads, arguments.requests, arguments.max_seconds), arguments.transport
-            )
-            if arguments.profile > 0:
-                print_profile(app, uploads, arguments)
+            try:
+                uploads = Uploads(images)
+                run_for(app, uploads, arguments.warmup, arguments.max_seconds)
+                figures = measure(app, uploads, arguments.requests, arguments.max_seconds)
+                print_figures(figures, arguments.transport)
+                if arguments.profile > 0:
+                    print_profile(app, uploads, arguments)
+            finally:
+                close(app)
         finally:
             standin.process.stop()
     except BaseException:

@@ -16,6 +16,7 @@ BENCH_APP = Path(sys.executable).parent / "tfstack-bench-app"
 FIGURES = {
     "wall": r"wall time per request, p50\s+([0-9.]+) ms",
     "cpu": r"CPU time per request\s+([0-9.]+) ms",
+    "thread_cpu": r"of which the calling thread\s+([0-9.]+) ms",
     "call": r"model-server call, p50\s+([0-9.]+) ms",
     "own": r"the app's own part, p50\s+([0-9.]+) ms",
 }
@@ -46,6 +47,7 @@ def test_a_tiny_run_prints_the_figures_and_the_profile() -> None:
     assert all(value > 0 for value in figures.values()), figures
     # The model-server call happens inside the request, so both parts are less than the whole.
     assert figures["call"] < figures["wall"] and figures["own"] < figures["wall"]
+    assert figures["thread_cpu"] <= figures["cpu"]
     profile = result.stdout.split("the 5 functions with the most own time")[1]
     assert "function calls" in profile and "tottime" in profile
     assert "could not store upload" not in result.stderr  # the queue is drained before its folder goes
