@@ -9,8 +9,8 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, session
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 
 SECRET_KEY_FILE = "secret_key"
@@ -28,6 +28,13 @@ class VisitorCookie(SecureCookieSessionInterface):
 
     def __init__(self) -> None:
         self._serializer: tuple[object, URLSafeTimedSerializer | None] | None = None
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        # No Cookie header (every program calling the JSON API, a browser's first visit): the empty
+        # session Flask would open, without fetching the key and parsing the absent cookies first.
+        if "HTTP_COOKIE" not in request.environ:
+            return self.session_class()
+        return super().open_session(app, request)
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         if not app.secret_key:
