@@ -20,8 +20,10 @@ The names are a contract with the alert rules; do not rename them:
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
+from typing import Any
 
 MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -100,14 +102,27 @@ def web_metrics() -> WebMetrics:
     return _metrics
 
 
+# The children of the label values seen so far: `labels()` takes a lock and checks its arguments on
+# every call, and every request brings the same few values (the metrics are one set per process).
+@functools.cache
+def _request_series(endpoint: str, method: str, status: int) -> tuple[Any, Any]:
+    metrics = web_metrics()
+    return metrics.requests.labels(endpoint, method, str(status)), metrics.request_duration.labels(endpoint)
+
+
+@functools.cache
+def _call_series(transport: str, ok: bool) -> Any:
+    return web_metrics().model_server_calls.labels(transport, "ok" if ok else "error")
+
+
 def count_request(endpoint: str | None, method: str, status: int, seconds: float) -> None:
-    metrics, name = web_metrics(), endpoint or UNMATCHED
-    metrics.requests.labels(name, method, str(status)).inc()
-    metrics.request_duration.labels(name).observe(seconds)
+    requests, duration = _request_series(endpoint or UNMATCHED, method, status)
+    requests.inc()
+    duration.observe(seconds)
 
 
 def observe_model_server_call(transport: str, seconds: float, ok: bool) -> None:
-    web_metrics().model_server_calls.labels(transport, "ok" if ok else "error").observe(seconds)
+    _call_series(transport, ok).observe(seconds)
 
 
 def count_rejection(reason: str) -> None:
