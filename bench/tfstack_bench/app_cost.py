@@ -51,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(the answers' latency_ms) and the p50 of the difference per request: the app's own part. Starts "
         "its own TF Serving stand-in on loopback (in a private network namespace when run as root).",
         epilog="Bounded: at most --requests requests and --max-seconds seconds per loop (warm-up, "
-        "measurement, profile). To compare two versions of the app, run it with "
-        "PYTHONPATH=<other checkout>/webapp in turns with this one.",
+        "measurement, profile). To compare two versions of the app, run two at once, one with "
+        "PYTHONPATH=<other checkout>/webapp, so both share the machine's load, a few times over, and "
+        "compare the medians: on a busy machine runs in turn differ by more than a small change.",
     )
     parser.add_argument(
         "--requests", type=_positive(int), default=2000, help="requests measured (default 2000)"
