@@ -13,6 +13,10 @@ BIN := $(VENV)/bin
 # Downloads and the box image outlive a clone, so a rerun (or CI on a fresh clone) reuses them.
 export TFSTACK_CACHE_DIR ?= /var/cache/tfserving-stack
 PYTEST_ARGS ?=
+# Test folders run side by side, one folder per worker at a time (tests/support/parallel.py); the fleet
+# and the deploy box mostly wait on SSH, apt and the boxes' own services, so three workers share two
+# cores well. TEST_WORKERS=0 runs everything in this one process (prints of `-s` show then).
+TEST_WORKERS ?= 3
 
 # A change to a requirement or to a package's metadata rebuilds the environment; code changes need
 # nothing (the project's packages are installed editable).
@@ -59,7 +63,7 @@ models: venv ## Train digits and export both models from scratch
 
 .PHONY: test
 test: host-packages venv models-if-missing ## Run every test
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --numprocesses=$(TEST_WORKERS) --no-loadscope-reorder $(PYTEST_ARGS)
 
 .PHONY: docs
 docs: venv ## Regenerate the variable tables of the role READMEs from meta/argument_specs.yml

@@ -50,11 +50,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import parallel
 from tests.support.network import free_port
 from tests.support.paths import REPO_ROOT, SERVING_MODEL_DIR
 from tests.support.waiting import wait_for
 
 STARTUP_TIMEOUT_SECONDS = 180.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(parallel.FolderSchedulingPlugin(), "tfstack-folder-scheduling")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    parallel.longest_folders_first(items)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
