@@ -85,9 +85,11 @@ def test_each_visitor_sees_and_gets_only_their_own_predictions(app_with_model, d
     assert post_image(alice, digits[0].png).status_code == 200
     assert post_image(alice, digits[1].png).status_code == 200
     assert post_image(bob, digits[2].png).status_code == 200
-    # A JSON API upload is stored for no one: the API reads and sets no cookie.
+    # A JSON API upload is stored for no one: the API reads and sets no cookie, not even a visitor's.
     api = post_image(app_with_model.test_client(), digits[3].png, path="/api/predict")
     assert api.status_code == 200 and "Set-Cookie" not in api.headers
+    from_alice = post_image(alice, digits[4].png, path="/api/predict")
+    assert from_alice.status_code == 200 and "Set-Cookie" not in from_alice.headers
     alices, bobs = stored_thumbnails(alice), stored_thumbnails(bob)
     assert len(alices) == 2 and len(bobs) == 1 and not set(alices) & set(bobs)
     assert bob.get(alices[0]).status_code == 404
