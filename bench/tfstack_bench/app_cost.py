@@ -30,7 +30,7 @@ from flask import Flask
 
 from tfserving_web import create_app
 from tfstack_bench import inputs, netns, paths, stack
-from tfstack_bench.arguments import OneLineParser, _positive
+from tfstack_bench.arguments import OneLineParser, positive
 from tfstack_bench.report import REPOSITORY
 
 PROG = "tfstack-bench-app"
@@ -56,14 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
         "compare the medians: on a busy machine runs in turn differ by more than a small change.",
     )
     parser.add_argument(
-        "--requests", type=_positive(int), default=2000, help="requests measured (default 2000)"
+        "--requests", type=positive(int), default=2000, help="requests measured (default 2000)"
     )
     parser.add_argument(
         "--warmup", type=int, default=200, help="requests sent first, not measured (default 200)"
     )
     parser.add_argument(
         "--max-seconds",
-        type=_positive(float),
+        type=positive(float),
         default=120.0,
         help="each loop stops after this many seconds, even short of its count (default 120)",
     )
@@ -223,14 +223,8 @@ def configure(workdir: Path, standin: stack.Standin, arguments: argparse.Namespa
     prometheus_client reads when it is first imported: before the app is built)."""
     metrics_dir = workdir / "metrics"
     metrics_dir.mkdir()
-    os.environ.update(
-        TFWEB_INSTANCE_PATH=str(workdir / "instance"),
-        TFWEB_TFSERVING_TRANSPORT=arguments.transport,
-        TFWEB_TFSERVING_REST_URL=standin.rest_url,
-        TFWEB_TFSERVING_GRPC_TARGET=standin.grpc_target,
-        TFWEB_MODEL_NAME=arguments.model,
-        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
-    )
+    os.environ.update(stack.web_settings(workdir / "instance", arguments.transport, standin, arguments.model))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
 
 def run(arguments: argparse.Namespace) -> None:

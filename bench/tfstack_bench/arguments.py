@@ -42,7 +42,7 @@ def _transports(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _positive(kind: type) -> Any:
+def positive(kind: type) -> Any:
     def convert(text: str) -> Any:
         try:
             value = kind(text)
@@ -112,16 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     load_group.add_argument(
         "--levels", type=_levels, default=[1, 2, 4, 8, 16], help="concurrent clients (default 1,2,4,8,16)"
     )
-    load_group.add_argument("--rounds", type=_positive(int), default=3, help="interleaved rounds (default 3)")
+    load_group.add_argument("--rounds", type=positive(int), default=3, help="interleaved rounds (default 3)")
     load_group.add_argument(
         "--cell-seconds",
-        type=_positive(float),
+        type=positive(float),
         default=2.0,
         help="seconds per path, level and round (default 2)",
     )
     load_group.add_argument(
         "--cell-requests",
-        type=_positive(int),
+        type=positive(int),
         default=4000,
         help="at most this many requests per path, level and round (default 4000)",
     )

@@ -167,6 +167,18 @@ class WebServer:
     url: str
 
 
+def web_settings(instance_path: Path, transport: str, standin: Standin, model: str) -> dict[str, str]:
+    """The web front end's TFWEB_* settings that point it at the stand-in, whether gunicorn runs it
+    (start_web) or the bench builds it in its own process (app_cost)."""
+    return {
+        "TFWEB_INSTANCE_PATH": str(instance_path),
+        "TFWEB_TFSERVING_TRANSPORT": transport,
+        "TFWEB_TFSERVING_REST_URL": standin.rest_url,
+        "TFWEB_TFSERVING_GRPC_TARGET": standin.grpc_target,
+        "TFWEB_MODEL_NAME": model,
+    }
+
+
 def start_web(
     workdir: Path, variant: WebVariant, standin: Standin, model: str, name: str, web_source: Path | None
 ) -> WebServer:
@@ -174,12 +186,8 @@ def start_web(
     port = free_port()
     env = {
         **os.environ,
+        **web_settings(workdir / name, variant.transport, standin, model),
         "TFWEB_BIND": f"127.0.0.1:{port}",
-        "TFWEB_INSTANCE_PATH": str(workdir / name),
-        "TFWEB_TFSERVING_TRANSPORT": variant.transport,
-        "TFWEB_TFSERVING_REST_URL": standin.rest_url,
-        "TFWEB_TFSERVING_GRPC_TARGET": standin.grpc_target,
-        "TFWEB_MODEL_NAME": model,
         "TFWEB_WORKERS": str(variant.workers),
         "TFWEB_THREADS": str(variant.threads),
         # As the webapp role deploys it: no access log (/metrics counts the requests).
