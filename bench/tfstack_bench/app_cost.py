@@ -30,7 +30,7 @@ from flask import Flask
 
 from tfserving_web import create_app
 from tfstack_bench import inputs, netns, paths, stack
-from tfstack_bench.arguments import OneLineParser, positive
+from tfstack_bench.arguments import OneLineParser, positive, whole_number
 from tfstack_bench.report import REPOSITORY
 
 PROG = "tfstack-bench-app"
@@ -56,10 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
         "compare the medians: on a busy machine runs in turn differ by more than a small change.",
     )
     parser.add_argument(
-        "--requests", type=positive(int), default=2000, help="requests measured (default 2000)"
+        "--requests",
+        type=whole_number(1, MAX_REQUESTS),
+        default=2000,
+        help=f"requests measured, at most {MAX_REQUESTS} (default 2000)",
     )
     parser.add_argument(
-        "--warmup", type=int, default=200, help="requests sent first, not measured (default 200)"
+        "--warmup",
+        type=whole_number(0, MAX_REQUESTS),
+        default=200,
+        help=f"requests sent first, not measured, at most {MAX_REQUESTS} (default 200)",
     )
     parser.add_argument(
         "--max-seconds",
@@ -72,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--profile",
-        type=int,
+        type=whole_number(0),
         default=0,
         metavar="N",
         help="then profile as many requests again (cProfile) and print the N functions with the most "
@@ -256,10 +262,6 @@ def run(arguments: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     arguments = build_parser().parse_args(argv)
-    if arguments.requests > MAX_REQUESTS or not 0 <= arguments.warmup <= MAX_REQUESTS:
-        build_parser().error(f"--requests and --warmup are at most {MAX_REQUESTS}")
-    if arguments.profile < 0:
-        build_parser().error("--profile must be >= 0")
     if not arguments.no_netns and not netns.inside():
         netns.reexec("tfstack_bench.app_cost", argv, print)  # returns only when it cannot
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import SERVING_MODEL_DIR
+from tfstack_bench import app_cost
 
 BENCH_APP = Path(sys.executable).parent / "tfstack-bench-app"
 FIGURES = {
@@ -31,10 +31,31 @@ def test_help_and_bad_input() -> None:
     assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("argv", "option", "value"),
+    [
+        (["--warmup", "-1"], "--warmup", "-1"),
+        (["--profile", "-3"], "--profile", "-3"),
+        (["--warmup", "100001"], "--warmup", "100001"),
+        (["--requests", "100001"], "--requests", "100001"),
+    ],
+)
+def test_counts_out_of_range_are_refused_while_parsing(
+    argv: list[str], option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refused by the argument's type, so argparse's one line names the option and the value given."""
+    with pytest.raises(SystemExit) as exited:
+        app_cost.main(argv)
+    assert exited.value.code == 2
+    stderr = capsys.readouterr().err
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert stderr.startswith(f"tfstack-bench-app: argument {option}: "), stderr
+    assert repr(value) in stderr, stderr
+
+
 @pytest.mark.slow
+@pytest.mark.usefixtures("digits_model")
 def test_a_tiny_run_prints_the_figures_and_the_profile() -> None:
-    if not any(child.name.isdigit() for child in (SERVING_MODEL_DIR / "digits").iterdir()):
-        pytest.fail("serving_model/digits is missing: run `make models-if-missing`")
     command = [str(BENCH_APP), "--requests=20", "--warmup=5", "--max-seconds=60", "--profile=5"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import SERVING_MODEL_DIR
 from tfstack_bench import load, summary
 
 BENCH = Path(sys.executable).parent / "tfstack-bench"
@@ -44,9 +43,8 @@ def test_help_and_bad_input() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("digits_model")
 def test_a_tiny_run_writes_the_report_plots_and_numbers(tmp_path: Path) -> None:
-    if not any(child.name.isdigit() for child in (SERVING_MODEL_DIR / "digits").iterdir()):
-        pytest.fail("serving_model/digits is missing: run `make models-if-missing`")
     output = tmp_path / "results"
     command = [
         str(BENCH),
