@@ -97,6 +97,31 @@ def test_rejections_and_unmatched_routes_are_counted_by_reason(
         assert name in text
 
 
+def test_the_api_answers_other_methods_and_paths_in_json_counted_as_unmatched(
+    offline_client: FlaskClient,
+) -> None:
+    """The JSON API answers everything under /api/ itself (it is not a Flask view): wrong method 405
+    with Allow, wrong path 404, both in JSON with the security headers, never the path as a label."""
+    wrong_method = {"endpoint": "unmatched", "method": "GET", "status": "405"}
+    wrong_path = {"endpoint": "unmatched", "method": "POST", "status": "404"}
+    counted = {
+        key: sample("tfweb_requests_total", labels)
+        for key, labels in (("method", wrong_method), ("path", wrong_path))
+    }
+
+    get = offline_client.get("/api/predict")
+    assert get.status_code == 405 and get.headers["Allow"] == "POST, OPTIONS"
+    assert "not allowed" in get.get_json()["error"]
+    nowhere = offline_client.post("/api/predict/", data=b"")
+    assert nowhere.status_code == 404 and "not found" in nowhere.get_json()["error"]
+    assert nowhere.headers["X-Content-Type-Options"] == "nosniff"
+    options = offline_client.options("/api/predict")
+    assert options.status_code == 200 and options.headers["Allow"] == "POST, OPTIONS"
+
+    assert sample("tfweb_requests_total", wrong_method) == counted["method"] + 1
+    assert sample("tfweb_requests_total", wrong_path) == counted["path"] + 1
+
+
 def test_model_server_calls_are_timed_by_transport_and_outcome(
     make_app: AppFactory, offline_client: FlaskClient, tfserving, digit_png: bytes
 ) -> None:

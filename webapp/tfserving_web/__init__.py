@@ -10,12 +10,13 @@ from typing import Any
 from flask import Flask
 
 from tfserving_web import settings
-from tfserving_web.blueprints import api, health, monitoring, pages
+from tfserving_web.blueprints import health, monitoring, pages
 from tfserving_web.errors import register_error_handlers
 from tfserving_web.image_upload import refuse_decompression_bombs
 from tfserving_web.model_catalog import ModelCatalog
 from tfserving_web.model_server import ModelServerClient
 from tfserving_web.per_process import PerProcess
+from tfserving_web.prediction_api import PredictionApi
 from tfserving_web.prediction_store import PredictionStore, start_expiry_thread
 from tfserving_web.security import init_security
 from tfserving_web.tfserving_client import create_client
@@ -56,19 +57,22 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["upload_queue"] = (
         PerProcess(lambda: UploadQueue(store, app.config["UPLOAD_QUEUE_SIZE"])) if store is not None else None
     )
-    if store is not None:
-        # One thread per worker process, started by its first request.
-        expiry = PerProcess(lambda: start_expiry_thread(store))
+    # One thread per worker process, started by its first request (the page's or the API's).
+    expiry = PerProcess(lambda: start_expiry_thread(store)) if store is not None else None
+    app.extensions["upload_expiry"] = expiry
+    if expiry is not None:
 
         @app.before_request
         def start_expiry() -> None:
             expiry()
+
     refuse_decompression_bombs()
     init_security(app)
     configure_cookie(app)
 
     app.register_blueprint(pages.bp)
-    app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     register_error_handlers(app)
+    # In front of Flask, so the JSON API's requests skip Flask's machinery (see prediction_api).
+    app.wsgi_app = PredictionApi(app, app.wsgi_app)  # type: ignore[method-assign]
     return app

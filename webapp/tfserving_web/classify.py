@@ -1,11 +1,12 @@
 """One classification: check the upload, find the model, ask TF Serving, queue the upload for storing.
-Shared by the page and the JSON API so both answer the same way."""
+Shared by the page (a Flask view) and the JSON API (a WSGI app of its own, `prediction_api`), so both
+answer the same way; each passes the Flask app that holds the settings and the per-process clients."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app
+from flask import Flask
 
 from tfserving_web.image_upload import CheckedImage, check_image
 from tfserving_web.model_catalog import ModelCatalog
@@ -25,36 +26,36 @@ class Classification:
         return ranked[:count]
 
 
-def model_client() -> ModelServerClient:
-    return current_app.extensions["tfserving_client"]()
+def model_client(app: Flask) -> ModelServerClient:
+    return app.extensions["tfserving_client"]()
 
 
-def model_catalog() -> ModelCatalog:
-    return current_app.extensions["model_catalog"]()
+def model_catalog(app: Flask) -> ModelCatalog:
+    return app.extensions["model_catalog"]()
 
 
-def prediction_store() -> PredictionStore | None:
-    return current_app.extensions["prediction_store"]
+def prediction_store(app: Flask) -> PredictionStore | None:
+    return app.extensions["prediction_store"]
 
 
-def upload_queue() -> UploadQueue | None:
+def upload_queue(app: Flask) -> UploadQueue | None:
     """This worker's queue of uploads to store; None when storing is switched off."""
-    queue = current_app.extensions["upload_queue"]
+    queue = app.extensions["upload_queue"]
     return queue() if queue is not None else None
 
 
-def new_deadline() -> Deadline:
-    return Deadline(current_app.config["READ_TIMEOUT"])
+def new_deadline(app: Flask) -> Deadline:
+    return Deadline(app.config["READ_TIMEOUT"])
 
 
-def classify(data: bytes, model_name: str | None, visitor: str = "") -> Classification:
+def classify(app: Flask, data: bytes, model_name: str | None, visitor: str = "") -> Classification:
     """Raises BadImage / UnknownModel (400) before TF Serving is called, ModelServerError after.
     The upload is queued for storing (as the visitor's, if any), never written while the client waits."""
-    config = current_app.config
+    config = app.config
     image = check_image(data, config["MAX_IMAGE_PIXELS"])
-    deadline = new_deadline()
-    signature = model_catalog().resolve(model_name or config["MODEL_NAME"], deadline)
-    prediction = model_client().predict_image(signature, image.model_bytes, deadline)
-    queue = upload_queue()
+    deadline = new_deadline(app)
+    signature = model_catalog(app).resolve(model_name or config["MODEL_NAME"], deadline)
+    prediction = model_client(app).predict_image(signature, image.model_bytes, deadline)
+    queue = upload_queue(app)
     stored = queue.submit(image, prediction, visitor) if queue is not None else None
     return Classification(image=image, prediction=prediction, stored=stored)

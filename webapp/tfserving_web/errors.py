@@ -1,8 +1,9 @@
 """Turns every failure into a short answer with the right status: JSON for the API and health
 endpoints, the page with a message for the browser. Never a traceback, never Flask's HTML 500.
 
-The app registers the handlers with JSON answers; the pages blueprint registers them again with its
-own answer (the page), which Flask prefers for requests to that blueprint's views.
+The app registers the handler with JSON answers; the pages blueprint registers it again with its
+own answer (the page), which Flask prefers for requests to that blueprint's views. The JSON API
+(`prediction_api`, not a Flask view) answers through `failure_answer` too.
 """
 
 from __future__ import annotations
@@ -29,34 +30,34 @@ def json_answer(status: int, message: str) -> ResponseReturnValue:
     return jsonify(error=message), status
 
 
-def register_error_handlers(scope: Flask | Blueprint, answer: ErrorAnswer = json_answer) -> None:
-    """Handlers for every failure in `scope` (the app, or a blueprint answering in its own way)."""
-
-    @scope.errorhandler(BadImage)
-    @scope.errorhandler(UnknownModel)
-    def bad_input(error: BadImage | UnknownModel) -> ResponseReturnValue:
+def failure_answer(error: Exception, method: str, path: str, max_content_length: int) -> tuple[int, str]:
+    """(HTTP status, message for the user) of any failure; counts refused uploads and logs what the
+    operator needs. The one mapping of the page's, the app's and the JSON API's answers."""
+    if isinstance(error, BadImage | UnknownModel):
         metrics.count_rejection(error.reason if isinstance(error, BadImage) else metrics.REASON_UNKNOWN_MODEL)
-        return answer(error.status_code, str(error))
-
-    @scope.errorhandler(ModelServerError)
-    def model_server_failed(error: ModelServerError) -> ResponseReturnValue:
-        log.warning("%s %s -> %d: %s", request.method, request.path, error.status_code, error.message)
+        return error.status_code, str(error)
+    if isinstance(error, ModelServerError):
+        log.warning("%s %s -> %d: %s", method, path, error.status_code, error.message)
         if isinstance(error, InputRejected):
             metrics.count_rejection(metrics.REASON_MODEL_SERVER_REJECTED)
-        return answer(error.status_code, error.message)
-
-    @scope.errorhandler(RequestEntityTooLarge)
-    def too_large(error: RequestEntityTooLarge) -> ResponseReturnValue:
+        return error.status_code, error.message
+    if isinstance(error, RequestEntityTooLarge):
         metrics.count_rejection(metrics.REASON_TOO_LARGE)
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
-        return answer(413, f"upload is larger than the limit of {limit} bytes")
+        return 413, f"upload is larger than the limit of {max_content_length} bytes"
+    if isinstance(error, HTTPException):
+        return error.code or 500, error.description or error.name
+    # A bug: log it with its traceback for the operator, answer without one.
+    log.error("unexpected error on %s %s", method, path, exc_info=error)
+    return 500, "internal error; the details are in the server log"
 
-    @scope.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> ResponseReturnValue:
-        return answer(error.code or 500, error.description or error.name)
+
+def register_error_handlers(scope: Flask | Blueprint, answer: ErrorAnswer = json_answer) -> None:
+    """One handler for every failure in `scope` (the app, or a blueprint answering in its own way);
+    Flask hands it HTTP errors (404, 405, 413) too, having no more specific handler."""
 
     @scope.errorhandler(Exception)
-    def unexpected(error: Exception) -> ResponseReturnValue:
-        # A bug: log it with its traceback for the operator, answer without one.
-        log.exception("unexpected error on %s %s", request.method, request.path)
-        return answer(500, "internal error; the details are in the server log")
+    def failed(error: Exception) -> ResponseReturnValue:
+        status, message = failure_answer(
+            error, request.method, request.path, current_app.config["MAX_CONTENT_LENGTH"]
+        )
+        return answer(status, message)

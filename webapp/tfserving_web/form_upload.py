@@ -11,7 +11,7 @@ werkzeug's parser, as before.
 from __future__ import annotations
 
 import multipart
-from flask import Request
+from werkzeug.wrappers import Request
 
 # The form has two fields (image, model); a few more are tolerated, thousands are not.
 PART_LIMIT = 16
@@ -23,7 +23,7 @@ def is_multipart(request: Request) -> bool:
 
 def form_fields(request: Request, max_bytes: int) -> dict[str, bytes]:
     """Field name -> raw bytes (the first of each name)."""
-    body = request.get_data()  # 413 from Flask above MAX_CONTENT_LENGTH; kept for the fallback
+    body = request.get_data()  # 413 above the request's max_content_length; kept for the fallback
     try:
         return _parse(body, request.mimetype_params.get("boundary", ""), max_bytes)
     except multipart.MultipartError:
@@ -57,4 +57,3 @@ def text_field(fields: dict[str, bytes], name: str) -> str | None:
     """A text field's value, None when absent or empty."""
     value = fields.get(name)
     return value.decode("utf-8", errors="replace") or None if value else None
-

@@ -4,15 +4,13 @@ client's address behind a trusted proxy, and a per-client rate limit on /api/pre
 from __future__ import annotations
 
 import ipaddress
-import math
 import threading
 import time
 from collections import OrderedDict
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, Response, current_app, jsonify, request
-
-from tfserving_web import metrics
+from flask import Flask
+from werkzeug.wrappers import Request, Response
 
 # Everything from this origin only; no inline script or style (the templates have none). Images may
 # also be `data:` (the result shows the checked upload without storing it, and the favicon is empty)
@@ -116,23 +114,15 @@ class TokenBuckets:
             return wait
 
 
-def rate_limited() -> Response | None:
-    """The 429 answer when this client is over RATE_LIMIT, else None (a before_request hook)."""
-    buckets: TokenBuckets | None = current_app.extensions.get("rate_limit")
+def rate_limit_wait(app: Flask, req: Request) -> float:
+    """Seconds until this client may send again under RATE_LIMIT, 0 when it may go ahead now."""
+    buckets: TokenBuckets | None = app.extensions.get("rate_limit")
     if buckets is None:
-        return None
-    config = current_app.config
-    client = client_address(request, config["TRUSTED_PROXIES"])
-    if is_loopback(client) and not config["RATE_LIMIT_LOOPBACK"]:
-        return None
-    wait = buckets.take(client)
-    if wait <= 0:
-        return None
-    metrics.count_rejection(metrics.REASON_RATE_LIMITED)
-    response = jsonify(error=f"too many requests: at most {config['RATE_LIMIT']} a minute; try again later")
-    response.status_code = 429
-    response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
-    return response
+        return 0.0
+    client = client_address(req, app.config["TRUSTED_PROXIES"])
+    if is_loopback(client) and not app.config["RATE_LIMIT_LOOPBACK"]:
+        return 0.0
+    return buckets.take(client)
 
 
 def init_security(app: Flask) -> None:

@@ -9,14 +9,12 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, Request, Response, request, session
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
+from flask import Flask, Request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 
 SECRET_KEY_FILE = "secret_key"
 VISITOR_KEY = "visitor"
-# Blueprints whose answers never set or refresh the visitor cookie.
-STATELESS_BLUEPRINTS = frozenset({"api"})
 
 
 class VisitorCookie(SecureCookieSessionInterface):
@@ -37,13 +35,6 @@ class VisitorCookie(SecureCookieSessionInterface):
         if "HTTP_COOKIE" not in request.environ:
             return self.session_class()
         return super().open_session(app, request)
-
-    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        # The JSON API is stateless: a browser's call to it does not refresh the visitor cookie. Decided
-        # here, not in open_session, because Flask opens the session before it matches the route.
-        if request.blueprint in STATELESS_BLUEPRINTS:
-            return
-        super().save_session(app, session, response)
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         if not app.secret_key:

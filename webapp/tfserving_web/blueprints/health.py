@@ -22,7 +22,7 @@ def readyz() -> tuple[Response, int]:
     with the reason (the status call itself answers 200 whatever the state, so both are read)."""
     model = current_app.config["MODEL_NAME"]
     try:
-        statuses = model_client().model_status(model, new_deadline())
+        statuses = model_client(current_app).model_status(model, new_deadline(current_app))
         version = serving_version(model, statuses)
     except ModelServerError as error:
         return jsonify(status="not ready", model=model, reason=error.message), 503

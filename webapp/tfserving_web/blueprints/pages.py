@@ -20,6 +20,7 @@ from tfserving_web.errors import register_error_handlers
 from tfserving_web.form_upload import form_fields, is_multipart, text_field
 from tfserving_web.image_upload import ALLOWED_FORMATS, preview_png
 from tfserving_web.model_server import ModelServerError
+from tfserving_web.prediction_api import PREDICT_PATH
 from tfserving_web.prediction_store import StoredPrediction
 from tfserving_web.security import is_cross_site_post
 from tfserving_web.visitors import current_visitor
@@ -36,7 +37,8 @@ def _image_models(ask_server: bool) -> tuple[list[str], str | None]:
     if not ask_server:
         return [default], None
     try:
-        names = [signature.model for signature in model_catalog().image_models(new_deadline())]
+        signatures = model_catalog(current_app).image_models(new_deadline(current_app))
+        names = [signature.model for signature in signatures]
     except ModelServerError as error:
         return [default], error.message
     return names or [default], None if names else f"no image model is served right now (tried {default!r})"
@@ -76,11 +78,12 @@ def render_page(
         recent=_recent_predictions(config["RECENT_SHOWN"], current_visitor(create=True)),
         max_upload_mib=config["MAX_CONTENT_LENGTH"] / (1024 * 1024),
         accepted_formats=", ".join(ALLOWED_FORMATS),
+        predict_url=request.script_root + PREDICT_PATH,  # the JSON API, outside Flask's URL map
     )
 
 
 def _recent_predictions(count: int, visitor: str) -> list[StoredPrediction]:
-    store, queue = prediction_store(), upload_queue()
+    store, queue = prediction_store(current_app), upload_queue(current_app)
     if store is None or count == 0:
         return []
     if queue is not None:
@@ -122,14 +125,14 @@ def upload() -> str:
     model = text_field(fields, "model")
     data = fields.get("image", b"")
     visitor = current_visitor(create=True)
-    return render_page(classification=classify(data, model, visitor), selected_model=model)
+    return render_page(classification=classify(current_app, data, model, visitor), selected_model=model)
 
 
 @bp.get("/uploads/<filename>")
 def stored_file(filename: str) -> Response:
     """A stored upload or thumbnail of this visitor's; only names the app generated are served, as the
     image type they were checked to be (the name's extension, chosen by the app; nosniff)."""
-    store = prediction_store()
+    store = prediction_store(current_app)
     path = store.path_of(filename, current_visitor(create=False)) if store is not None else None
     if path is None:
         abort(404)
