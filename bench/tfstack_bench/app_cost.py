@@ -15,6 +15,7 @@ import io
 import json
 import os
 import pstats
+import resource
 import shutil
 import statistics
 import sys
@@ -48,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(tfserving_web.create_app(), TFWEB_* settings as the bench's gunicorn gets them), calls its WSGI "
         "application with multipart uploads one at a time, and prints the p50 wall time per request, the "
         "process CPU time per request (and the calling thread's), the p50 of the model-server call alone "
-        "(the answers' latency_ms) and the p50 of the difference per request: the app's own part. Starts "
+        "(the answers' latency_ms), the p50 of the difference per request (the app's own part), and the "
+        "CPU the upload writer process spends per stored upload. Starts "
         "its own TF Serving stand-in on loopback (in a private network namespace when run as root).",
         epilog="Bounded: at most --requests requests and --max-seconds seconds per loop (warm-up, "
         "measurement, profile). To compare two versions of the app, run two at once, one with "
@@ -185,13 +187,15 @@ def _latency_ms(status: str, body: bytes) -> float:
     return float(json.loads(body)["latency_ms"])
 
 
-def run_for(app: WsgiApp, uploads: Uploads, count: int, max_seconds: float) -> None:
+def run_for(app: WsgiApp, uploads: Uploads, count: int, max_seconds: float) -> int:
+    """Requests one after the other, unmeasured; returns how many were sent."""
     deadline = time.monotonic() + max_seconds
     for index in range(count):
         status, body = call(app, uploads.environ(index))
         _latency_ms(status, body)
         if time.monotonic() > deadline:
-            return
+            return index + 1
+    return count
 
 
 def print_figures(figures: Figures, transport: str) -> None:
@@ -208,20 +212,39 @@ def print_figures(figures: Figures, transport: str) -> None:
     print(f"  the app's own part, p50        {figures.own_p50_ms:7.3f} ms  (wall - call, per request)")
 
 
-def print_profile(app: WsgiApp, uploads: Uploads, arguments: argparse.Namespace) -> None:
+def print_profile(app: WsgiApp, uploads: Uploads, arguments: argparse.Namespace) -> int:
+    """Prints the profile; returns how many requests it took."""
     profile = cProfile.Profile()
-    profile.runcall(run_for, app, uploads, arguments.requests, arguments.max_seconds)
+    sent = profile.runcall(run_for, app, uploads, arguments.requests, arguments.max_seconds)
     print(f"\nthe {arguments.profile} functions with the most own time (cProfile, which slows every call):")
     stats = pstats.Stats(profile, stream=sys.stdout)
     stats.sort_stats(pstats.SortKey.TIME).print_stats(arguments.profile)
+    return sent
 
 
-def close(app: Flask) -> None:
-    """Stores what the upload queue holds and closes the channel, before the folders go."""
+def print_writer_cpu(stored: int, before: resource.struct_rusage) -> None:
+    """The upload writer's CPU per stored upload: it is this process's one child that has ended (the
+    stand-in still runs), so the children's usage since `before` is the writer's. On a machine of few
+    cores its CPU is taken from the answering processes' (the web worker's, TF Serving's)."""
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    user_ms = (after.ru_utime - before.ru_utime) * 1000 / max(stored, 1)
+    system_ms = (after.ru_stime - before.ru_stime) * 1000 / max(stored, 1)
+    print(
+        f"  upload writer, CPU per upload   {user_ms + system_ms:7.3f} ms  "
+        f"(user {user_ms:.3f}, system {system_ms:.3f}; {stored} uploads stored by its own process)"
+    )
+
+
+def close(app: Flask) -> int | None:
+    """Stores what the upload queue holds and closes the channel, before the folders go. Returns how
+    many uploads were not stored (the queue was full); None when storing is off."""
     queue = app.extensions["upload_queue"]
+    dropped = None
     if queue is not None:
         queue().close()
+        dropped = queue().dropped
     app.extensions["tfserving_client"]().close()
+    return dropped
 
 
 def configure(workdir: Path, standin: stack.Standin, arguments: argparse.Namespace) -> None:
@@ -241,16 +264,19 @@ def run(arguments: argparse.Namespace) -> None:
         standin = stack.start_standin(workdir, {arguments.model: arguments.model_base})
         try:
             configure(workdir, standin, arguments)
+            children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
             app = create_app()
             try:
                 uploads = Uploads(images)
-                run_for(app, uploads, arguments.warmup, arguments.max_seconds)
+                sent = run_for(app, uploads, arguments.warmup, arguments.max_seconds)
                 figures = measure(app, uploads, arguments.requests, arguments.max_seconds)
                 print_figures(figures, arguments.transport)
                 if arguments.profile > 0:
-                    print_profile(app, uploads, arguments)
+                    sent += print_profile(app, uploads, arguments)
             finally:
-                close(app)
+                dropped = close(app)
+            if dropped is not None:
+                print_writer_cpu(sent + figures.requests - dropped, children_before)
         finally:
             standin.process.stop()
     except BaseException:

@@ -19,6 +19,7 @@ FIGURES = {
     "thread_cpu": r"of which the calling thread\s+([0-9.]+) ms",
     "call": r"model-server call, p50\s+([0-9.]+) ms",
     "own": r"the app's own part, p50\s+([0-9.]+) ms",
+    "writer": r"upload writer, CPU per upload\s+([0-9.]+) ms",
 }
 
 
@@ -69,6 +70,8 @@ def test_a_tiny_run_prints_the_figures_and_the_profile() -> None:
     # The model-server call happens inside the request, so both parts are less than the whole.
     assert figures["call"] < figures["wall"] and figures["own"] < figures["wall"]
     assert figures["thread_cpu"] <= figures["cpu"]
+    # Warm-up, measured and profiled requests: every upload stored, by the writer's own process.
+    assert "; 45 uploads stored by its own process" in result.stdout
     profile = result.stdout.split("the 5 functions with the most own time")[1]
     assert "function calls" in profile and "tottime" in profile
     assert "could not store upload" not in result.stderr  # the queue is drained before its folder goes

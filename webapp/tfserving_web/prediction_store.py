@@ -11,7 +11,6 @@ folder, so it is done once per `prune_every` stored entries, not for each one.
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
 import logging
@@ -20,7 +19,7 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from tfserving_web.image_upload import CheckedImage, thumbnail_png
@@ -53,15 +52,14 @@ def visitor_tag(visitor_id: str) -> str:
     return hashlib.sha256(visitor_id.encode()).hexdigest()[:32] if visitor_id else ""
 
 
-def entry_time(entry_id: str) -> float:
-    """The entry's creation time (seconds since the epoch) from its id."""
-    return calendar.timegm(time.strptime(entry_id[:15], "%Y%m%dT%H%M%S")) + int(entry_id[15:21]) / 1e6
+def id_stamp(seconds: float) -> str:
+    """The time part of an id made at `seconds` (since the epoch): ids compare as strings in time
+    order, so an age check is a string comparison, with no date parsing per entry."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(seconds)) + f"{int(seconds * 1e6) % 1_000_000:06d}"
 
 
 def _new_id() -> str:
-    now = time.time()
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f"{int(now * 1e6) % 1_000_000:06d}"
-    return f"{stamp}-{secrets.token_hex(4)}"
+    return f"{id_stamp(time.time())}-{secrets.token_hex(4)}"
 
 
 def _write_new(path: Path, data: bytes) -> None:
@@ -118,7 +116,8 @@ class PredictionStore:
         _write_new(self.folder / entry.image_file, original)
         if entry.thumbnail_file:
             _write_new(self.folder / entry.thumbnail_file, thumbnail_png(original))
-        _write_atomically(self.folder / f"{entry.id}.json", json.dumps(asdict(entry)).encode())
+        # Its fields are plain values: vars() without asdict's deep copy.
+        _write_atomically(self.folder / f"{entry.id}.json", json.dumps(vars(entry)).encode())
         self._since_prune += 1
         if self._since_prune >= self.prune_every:
             self._since_prune = 0
@@ -143,8 +142,9 @@ class PredictionStore:
         complete = [entry_id for entry_id, names in by_entry.items() if f"{entry_id}.json" in names]
         return sorted(complete, reverse=True)
 
-    def _expired(self, entry_id: str, now: float | None = None) -> bool:
-        return entry_time(entry_id) < (time.time() if now is None else now) - self.max_age
+    def _oldest_kept(self, now: float | None = None) -> str:
+        """Entries whose id sorts before this are older than max_age."""
+        return id_stamp((time.time() if now is None else now) - self.max_age)
 
     def prune(self) -> None:
         """Delete the entries beyond `keep` and those older than `max_age` (the writer also calls this
@@ -154,9 +154,9 @@ class PredictionStore:
     def _prune(self) -> None:
         by_entry = self._files_by_entry()
         ids = self._entry_ids(by_entry)
-        now = time.time()
+        oldest_kept = self._oldest_kept()
         for entry_id in ids[: self.keep]:
-            if self._expired(entry_id, now):
+            if entry_id < oldest_kept:
                 for name in by_entry[entry_id]:
                     (self.folder / name).unlink(missing_ok=True)
         for entry_id in ids[self.keep :]:
@@ -179,9 +179,9 @@ class PredictionStore:
         if not tag:
             return []
         entries: list[StoredPrediction] = []
-        now = time.time()
+        oldest_kept = self._oldest_kept()
         for entry_id in self._entry_ids():
-            if len(entries) >= count or self._expired(entry_id, now):
+            if len(entries) >= count or entry_id < oldest_kept:
                 break  # newest first: all the rest are older
             record = self._record(entry_id)
             if record is not None and record.visitor == tag:
@@ -196,7 +196,7 @@ class PredictionStore:
             return None
         entry_id = filename.partition(".")[0]
         record = self._record(entry_id)
-        if record is None or record.visitor != tag or self._expired(entry_id):
+        if record is None or record.visitor != tag or entry_id < self._oldest_kept():
             return None
         path = self.folder / filename
         return path if path.is_file() else None
