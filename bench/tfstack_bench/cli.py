@@ -34,7 +34,7 @@ WARMUP_SECONDS = 1.0
 # The floors of the hop: path name -> (app in tfstack_bench.floor_apps, what it answers with).
 FLOOR_APPS = {
     summary.GUNICORN_FLOOR: ("wsgi_app", "an empty WSGI app: the cost of the HTTP hop alone"),
-    summary.FLASK_FLOOR: ("flask_app", "a Flask route that does nothing"),
+    summary.FLASK_FLOOR: ("flask_app", "a Flask route that does nothing (the JSON API is not one)"),
 }
 
 
