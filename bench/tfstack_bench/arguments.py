@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load_group.add_argument(
         "--coldstart-repeats",
-        type=int,
+        type=whole_number(0),
         default=3,
         help="rollouts of each kind (with, without warmup records) for the cold start; 0 skips (default 3)",
     )

@@ -37,9 +37,11 @@ def test_help_and_bad_input() -> None:
     helped = subprocess.run([str(BENCH), "--help"], capture_output=True, text=True, timeout=60)
     assert helped.returncode == 0
     assert "--lb-url" in helped.stdout and "--web-url" in helped.stdout
-    bad = subprocess.run([str(BENCH), "--levels", "one,two"], capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2
-    assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    for argv in (["--levels", "one,two"], ["--coldstart-repeats", "-1"]):
+        bad = subprocess.run([str(BENCH), *argv], capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 2, argv
+        assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+        assert argv[0] in bad.stderr, bad.stderr
 
 
 @pytest.mark.slow
