@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--no-floor",
         action="store_true",
-        help="leave out all floors: the in-process SavedModel, and gunicorn-floor and flask-floor "
+        help="leave out all floors: the in-process SavedModel, and gunicorn-floor and grpc-relay-floor "
         "(gunicorn on this machine's loopback serving apps that do nothing)",
     )
     own = parser.add_argument_group("the stack of its own")

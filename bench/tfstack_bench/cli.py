@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfstack_bench import coldstart, inputs, load, machine, netns, plots, report, summary
+from tfstack_bench import coldstart, floor_apps, inputs, load, machine, netns, plots, report, summary
 from tfstack_bench.arguments import build_parser
 from tfstack_bench.paths import (
     DirectGrpc,
@@ -24,6 +24,7 @@ from tfstack_bench.paths import (
     ServingPath,
     direct_rest,
     latest_version_dir,
+    predict_requests,
     web_front_end,
 )
 from tfstack_bench.stack import GunicornShape, OwnStack, StackError, WebVariant, start_floor
@@ -34,7 +35,10 @@ WARMUP_SECONDS = 1.0
 # The floors of the hop: path name -> (app in tfstack_bench.floor_apps, what it answers with).
 FLOOR_APPS = {
     summary.GUNICORN_FLOOR: ("wsgi_app", "an empty WSGI app: the cost of the HTTP hop alone"),
-    summary.FLASK_FLOOR: ("flask_app", "a Flask route that does nothing (the JSON API is not one)"),
+    summary.RELAY_FLOOR: (
+        "grpc_relay_app",
+        "an app that only relays one prepared gRPC Predict to TF Serving: the hop and the call, nothing else",
+    ),
 }
 
 
@@ -124,19 +128,34 @@ def _own_paths(
 
 
 def _floor_paths(
-    images: list[bytes], setup: Setup, running: ExitStack, workdir: Path, progress: Progress
+    model: str, images: list[bytes], setup: Setup, running: ExitStack, workdir: Path, progress: Progress
 ) -> None:
     """One gunicorn shaped like the deployment's per floor app, on this machine's loopback, measured
-    with the web front end's client: what the hop (and a Flask route) cost before the app works."""
+    with the web front end's client: what the hop (and the hop with the gRPC call) cost before the app
+    works. The relay needs TF Serving's gRPC target: without one it is left out, and said so."""
     shape = _deployment_gunicorn()
     on_this_machine = "" if setup.stack["mode"] == "own" else " (this machine's loopback, not the box's)"
     for name, (app, answering) in FLOOR_APPS.items():
+        settings = _relay_settings(model, setup, workdir, images) if name == summary.RELAY_FLOOR else {}
+        if settings is None:
+            progress(f"leaving out {name}: no gRPC target to relay to (--grpc-target)")
+            continue
         progress(f"starting gunicorn for {name}")
-        server = start_floor(workdir, app, shape, name)
+        server = start_floor(workdir, app, shape, name, settings)
         running.callback(server.process.stop)
         description = f"gunicorn {shape.workers}x{shape.threads} answering {answering}{on_this_machine}"
         setup.paths.append(web_front_end(server.url, images, name, description))
     setup.stack["floor_gunicorn"] = f"{shape.worker_class} {shape.workers}x{shape.threads}"
+
+
+def _relay_settings(model: str, setup: Setup, workdir: Path, images: list[bytes]) -> dict[str, str] | None:
+    """The relay floor's environment: the gRPC target, and one prepared request in a file."""
+    target = setup.stack.get("grpc_target")
+    if not target:
+        return None
+    request_file = workdir / "relay-request.bin"
+    request_file.write_bytes(predict_requests(target, model, images[:1])[0])
+    return {floor_apps.RELAY_TARGET_VARIABLE: target, floor_apps.RELAY_REQUEST_VARIABLE: str(request_file)}
 
 
 def _start(
@@ -154,7 +173,7 @@ def _start(
         description = f"web front end through the load balancer at {arguments.lb_url}"
         setup.paths.append(web_front_end(arguments.lb_url, images, "lb", description))
     if not arguments.no_floor:
-        _floor_paths(images, setup, running, workdir, progress)
+        _floor_paths(arguments.model, images, setup, running, workdir, progress)
     for path in setup.paths:
         progress(f"opening path {path.name}: {path.description}")
         path.open()
@@ -294,12 +313,16 @@ def _write_report(
             f"(target >= {summary.THROUGHPUT_RATIO_FLOOR})"
         )
     if floor:
+        relay = (
+            f"an app relaying the gRPC call {floor.relay_floor_ms:.2f} ms "
+            f"({floor.over_rest(floor.relay_floor_ms):.2f} x REST), "
+            if floor.relay_floor_ms is not None
+            else ""
+        )
         progress(
             f"{floor.web_path} p50 {floor.web_ms:.2f} ms: hop + {floor.call_path} call "
-            f"{floor.hop_and_call_ms:.2f} ms ({floor.over_rest(floor.hop_and_call_ms):.2f} x REST), "
-            f"Flask route + {floor.call_path} call {floor.flask_and_call_ms:.2f} ms "
-            f"({floor.over_rest(floor.flask_and_call_ms):.2f} x REST), the app's own part "
-            f"{floor.app_own_ms:.2f} ms (sums of medians: estimates)"
+            f"{floor.hop_and_call_ms:.2f} ms ({floor.over_rest(floor.hop_and_call_ms):.2f} x REST, a sum), "
+            f"{relay}the app's own part {floor.app_own_ms:.2f} ms ({floor.app_own_basis})"
         )
 
 

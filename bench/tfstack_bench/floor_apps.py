@@ -1,19 +1,27 @@
-"""Two web apps that do no work, served by gunicorn as the front end is (`stack.start_floor`): what
-the HTTP hop into gunicorn costs, and what a Flask route adds to it, before any model call.
+"""Web apps that do no work of the front end's, served by gunicorn as the front end is
+(`stack.start_floor`): what the HTTP hop into gunicorn costs, and what the hop and the one gRPC call
+every prediction needs cost together when nothing else is done.
 
-Both read the whole request body (the upload crosses the hop) and answer a fixed prediction-shaped
+Each reads the whole request body (the upload crosses the hop) and answers a fixed prediction-shaped
 JSON, so the web front end's client (`paths.web_front_end`, which wants "class_id") accepts it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
-from flask import Flask, request
+from tfserving_web.per_process import PerProcess
 
 ANSWER = b'{"class_id": 0, "probabilities": [1.0]}'
 _HEADERS = [("Content-Type", "application/json"), ("Content-Length", str(len(ANSWER)))]
+# What grpc_relay_app calls: TF Serving's gRPC target, and a file holding one serialized PredictRequest
+# (paths.predict_requests), both set by the bench in gunicorn's environment.
+RELAY_TARGET_VARIABLE = "TFSTACK_RELAY_GRPC_TARGET"
+RELAY_REQUEST_VARIABLE = "TFSTACK_RELAY_REQUEST_FILE"
+RELAY_TIMEOUT_SECONDS = 30.0
 
 
 def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -23,11 +31,28 @@ def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
     return [ANSWER]
 
 
-flask_app = Flask(__name__)
+def _relay_call() -> Callable[[], object]:
+    """The prepared Predict on a channel of this worker's (made after gunicorn's fork), sent and its
+    answer parsed as the bench's direct gRPC path does."""
+    import grpc
+
+    from tfserving_web import tfserving_protos
+    from tfserving_web.tfserving_grpc import CHANNEL_OPTIONS
+
+    channel = grpc.insecure_channel(os.environ[RELAY_TARGET_VARIABLE], options=CHANNEL_OPTIONS)
+    parse = tfserving_protos.load().PredictResponse.FromString
+    predict = channel.unary_unary(tfserving_protos.PREDICT_METHOD, response_deserializer=parse)
+    request = Path(os.environ[RELAY_REQUEST_VARIABLE]).read_bytes()
+    return lambda: predict(request, timeout=RELAY_TIMEOUT_SECONDS)
 
 
-@flask_app.post("/api/predict")
-def predict() -> Any:
-    """The front end's route, reduced to reading the upload (not parsing it) and answering."""
-    request.get_data()
-    return flask_app.response_class(ANSWER, mimetype="application/json")
+_relay = PerProcess(_relay_call)
+
+
+def grpc_relay_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """Any method, any path: read the body, send the prepared Predict to TF Serving, answer ANSWER.
+    The floor of any front end over gRPC: nothing of the upload is read, checked or stored."""
+    environ["wsgi.input"].read()
+    _relay()()
+    start_response("200 OK", _HEADERS)
+    return [ANSWER]

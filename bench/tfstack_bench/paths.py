@@ -203,6 +203,31 @@ def web_front_end(web_url: str, images: list[bytes], name: str, description: str
     )
 
 
+def predict_requests(target: str, model: str, images: list[bytes]) -> list[bytes]:
+    """A serialized PredictRequest per image for the model's serving_default signature, its input named
+    as the server describes it: made before the clock runs."""
+    from tfserving_web import tfserving_protos
+    from tfserving_web.model_server import Deadline
+    from tfserving_web.tfserving_grpc import GrpcClient
+
+    client = GrpcClient(target, connect_timeout=5)
+    try:
+        signature = client.image_signature(model, "serving_default", Deadline(60))
+    finally:
+        client.close()
+    if signature is None:
+        raise RequestFailed(f"model {model!r} has no serving_default signature taking image bytes")
+    protos = tfserving_protos.load()
+    requests = []
+    for png in images:
+        request = protos.PredictRequest()
+        request.model_spec.name = model
+        request.model_spec.signature_name = "serving_default"
+        request.inputs[signature.input_name].CopyFrom(protos.string_tensor([png]))
+        requests.append(request.SerializeToString())
+    return requests
+
+
 class DirectGrpc(ServingPath):
     """TF Serving's gRPC Predict on one shared channel (gRPC multiplexes the calls of all threads on
     it, as a client process would); requests are serialized once, before the clock runs."""
@@ -218,30 +243,15 @@ class DirectGrpc(ServingPath):
         import grpc
 
         from tfserving_web import tfserving_protos
-        from tfserving_web.model_server import Deadline
-        from tfserving_web.tfserving_grpc import CHANNEL_OPTIONS, GrpcClient
+        from tfserving_web.tfserving_grpc import CHANNEL_OPTIONS
 
-        # The input's name as the server describes the signature.
-        client = GrpcClient(self.target, connect_timeout=5)
-        try:
-            signature = client.image_signature(self.model, "serving_default", Deadline(60))
-        finally:
-            client.close()
-        if signature is None:
-            raise RequestFailed(f"model {self.model!r} has no serving_default signature taking image bytes")
+        self._requests = predict_requests(self.target, self.model, self.images)
         protos = tfserving_protos.load()
         self._channel = grpc.insecure_channel(self.target, options=CHANNEL_OPTIONS)
         # No request serializer: the prepared bytes go out as they are.
         self._predict = self._channel.unary_unary(
             tfserving_protos.PREDICT_METHOD, response_deserializer=protos.PredictResponse.FromString
         )
-        self._requests = []
-        for png in self.images:
-            request = protos.PredictRequest()
-            request.model_spec.name = self.model
-            request.model_spec.signature_name = "serving_default"
-            request.inputs[signature.input_name].CopyFrom(protos.string_tensor([png]))
-            self._requests.append(request.SerializeToString())
         self._rpc_error = grpc.RpcError
 
     def caller(self) -> Caller:

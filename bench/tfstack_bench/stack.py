@@ -230,9 +230,12 @@ class FloorServer:
     url: str
 
 
-def start_floor(workdir: Path, app: str, shape: GunicornShape, name: str) -> FloorServer:
+def start_floor(
+    workdir: Path, app: str, shape: GunicornShape, name: str, settings: dict[str, str] | None = None
+) -> FloorServer:
     """gunicorn serving `tfstack_bench.floor_apps:<app>` on a free loopback port, shaped like the
-    deployment's, once POST /api/predict answers 200 (both floor apps answer it)."""
+    deployment's, with `settings` in its environment, once POST /api/predict answers 200 (every floor
+    app answers it)."""
     port = free_port()
     gunicorn = Path(sys.executable).parent / "gunicorn"
     command = [
@@ -246,7 +249,7 @@ def start_floor(workdir: Path, app: str, shape: GunicornShape, name: str) -> Flo
         "--no-control-socket",
         f"tfstack_bench.floor_apps:{app}",
     ]
-    process = start_process(name, command, workdir / f"{name}.log")
+    process = start_process(name, command, workdir / f"{name}.log", {**os.environ, **(settings or {})})
     url = f"http://127.0.0.1:{port}"
     wait_until(process, lambda: _answers_post(f"{url}/api/predict"), "200 from POST /api/predict")
     return FloorServer(process, url)

@@ -109,15 +109,16 @@ def verdict(rows: list[PathLevel], web_path: str, rest_path: str = "rest") -> Ve
     return Verdict(web_path, p50_ratio, throughput_ratio)
 
 
-# The floor paths: gunicorn shaped like the deployment's, serving apps that do nothing (floor_apps).
+# The floor paths: gunicorn shaped like the deployment's, serving apps that do none of the front end's
+# work (floor_apps): the hop alone, and the hop with the gRPC call relayed.
 GUNICORN_FLOOR = "gunicorn-floor"
-FLASK_FLOOR = "flask-floor"
+RELAY_FLOOR = "grpc-relay-floor"
 
 
 @dataclass(frozen=True)
 class FloorBreakdown:
-    """The web front end's p50 beside the floors under it, at one client. The sums are estimates:
-    medians of separately measured paths (of the same interleaved run), not a measured path."""
+    """The web front end's p50 beside the floors under it, at one client, all from the same interleaved
+    run. hop + call is an estimate (a sum of medians of separate paths); the relay is measured."""
 
     web_path: str
     call_path: str  # the direct model call the front end makes: "grpc" (or "rest")
@@ -125,7 +126,7 @@ class FloorBreakdown:
     rest_ms: float
     call_ms: float
     gunicorn_floor_ms: float
-    flask_floor_ms: float
+    relay_floor_ms: float | None  # None: not measured, or the front end does not call over gRPC
     web_ms: float
 
     @property
@@ -134,16 +135,17 @@ class FloorBreakdown:
         return self.gunicorn_floor_ms + self.call_ms
 
     @property
-    def flask_and_call_ms(self) -> float:
-        """A Flask route that does nothing, then the model call."""
-        return self.flask_floor_ms + self.call_ms
+    def app_own_ms(self) -> float:
+        """What the front end's own work adds to the hop and the model call (may be < 0 in noise):
+        against the relay when it was measured, else against hop + call."""
+        floor = self.relay_floor_ms if self.relay_floor_ms is not None else self.hop_and_call_ms
+        return self.web_ms - floor
 
     @property
-    def app_own_ms(self) -> float:
-        """What the front end's own code adds to the hop and the model call (may be < 0 in noise). The
-        hop is gunicorn's: the JSON API is a WSGI app in front of Flask, not a Flask route; flask-floor
-        stays measured to show what a Flask route would add."""
-        return self.web_ms - self.gunicorn_floor_ms - self.call_ms
+    def app_own_basis(self) -> str:
+        if self.relay_floor_ms is not None:
+            return f"{self.web_path} - {RELAY_FLOOR}"
+        return f"{self.web_path} - {GUNICORN_FLOOR} - {self.call_path}, an estimate"
 
     def over_rest(self, ms: float) -> float:
         return ms / self.rest_ms
@@ -153,9 +155,11 @@ class FloorBreakdown:
             **asdict(self),
             "hop_and_call_ms": self.hop_and_call_ms,
             "hop_and_call_over_rest": self.over_rest(self.hop_and_call_ms),
-            "flask_and_call_ms": self.flask_and_call_ms,
-            "flask_and_call_over_rest": self.over_rest(self.flask_and_call_ms),
+            "relay_floor_over_rest": None
+            if self.relay_floor_ms is None
+            else self.over_rest(self.relay_floor_ms),
             "app_own_ms": self.app_own_ms,
+            "app_own_basis": self.app_own_basis,
             "call_over_rest": self.over_rest(self.call_ms),
             "web_over_rest": self.over_rest(self.web_ms),
         }
@@ -164,14 +168,19 @@ class FloorBreakdown:
 def floor_breakdown(
     rows: list[PathLevel], web_path: str, call_path: str = "grpc", rest_path: str = "rest"
 ) -> FloorBreakdown | None:
-    """The breakdown at P50_LEVEL clients; None when a path it needs has no answered request there."""
-    needed = [rest_path, call_path, GUNICORN_FLOOR, FLASK_FLOOR, web_path]
-    found = [lookup(rows, path, P50_LEVEL) for path in needed]
-    p50s = [row.p50_ms for row in found if row is not None and row.requests > 0]
-    if len(p50s) < len(needed) or p50s[0] <= 0:
+    """The breakdown at P50_LEVEL clients; None when a path it needs has no answered request there. The
+    relay floor is used when it was measured and the front end calls TF Serving over gRPC."""
+    needed = (rest_path, call_path, GUNICORN_FLOOR, web_path)
+    rest, call, gunicorn_floor, web = (_p50(rows, path) for path in needed)
+    if rest is None or call is None or gunicorn_floor is None or web is None or rest <= 0:
         return None
-    rest, call, gunicorn_floor, flask_floor, web = p50s
-    return FloorBreakdown(web_path, call_path, P50_LEVEL, rest, call, gunicorn_floor, flask_floor, web)
+    relay = _p50(rows, RELAY_FLOOR) if call_path == "grpc" else None
+    return FloorBreakdown(web_path, call_path, P50_LEVEL, rest, call, gunicorn_floor, relay, web)
+
+
+def _p50(rows: list[PathLevel], path: str) -> float | None:
+    row = lookup(rows, path, P50_LEVEL)
+    return row.p50_ms if row is not None and row.requests > 0 else None
 
 
 @dataclass(frozen=True)
