@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tfserving_web.per_process import PerProcess
+from tfstack_bench.paths import predict_channel
 
 ANSWER = b'{"class_id": 0, "probabilities": [1.0]}'
 _HEADERS = [("Content-Type", "application/json"), ("Content-Length", str(len(ANSWER)))]
@@ -34,14 +35,7 @@ def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
 def _relay_call() -> Callable[[], object]:
     """The prepared Predict on a channel of this worker's (made after gunicorn's fork), sent and its
     answer parsed as the bench's direct gRPC path does."""
-    import grpc
-
-    from tfserving_web import tfserving_protos
-    from tfserving_web.tfserving_grpc import CHANNEL_OPTIONS
-
-    channel = grpc.insecure_channel(os.environ[RELAY_TARGET_VARIABLE], options=CHANNEL_OPTIONS)
-    parse = tfserving_protos.load().PredictResponse.FromString
-    predict = channel.unary_unary(tfserving_protos.PREDICT_METHOD, response_deserializer=parse)
+    _, predict = predict_channel(os.environ[RELAY_TARGET_VARIABLE])
     request = Path(os.environ[RELAY_REQUEST_VARIABLE]).read_bytes()
     return lambda: predict(request, timeout=RELAY_TIMEOUT_SECONDS)
 

@@ -228,6 +228,19 @@ def predict_requests(target: str, model: str, images: list[bytes]) -> list[bytes
     return requests
 
 
+def predict_channel(target: str) -> tuple[Any, Any]:
+    """(channel, Predict) to TF Serving with the web front end's channel options. No request
+    serializer: the prepared bytes (predict_requests) go out as they are; answers are parsed."""
+    import grpc
+
+    from tfserving_web import tfserving_protos
+    from tfserving_web.tfserving_grpc import CHANNEL_OPTIONS
+
+    channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+    parse = tfserving_protos.load().PredictResponse.FromString
+    return channel, channel.unary_unary(tfserving_protos.PREDICT_METHOD, response_deserializer=parse)
+
+
 class DirectGrpc(ServingPath):
     """TF Serving's gRPC Predict on one shared channel (gRPC multiplexes the calls of all threads on
     it, as a client process would); requests are serialized once, before the clock runs."""
@@ -242,16 +255,8 @@ class DirectGrpc(ServingPath):
     def open(self) -> None:
         import grpc
 
-        from tfserving_web import tfserving_protos
-        from tfserving_web.tfserving_grpc import CHANNEL_OPTIONS
-
         self._requests = predict_requests(self.target, self.model, self.images)
-        protos = tfserving_protos.load()
-        self._channel = grpc.insecure_channel(self.target, options=CHANNEL_OPTIONS)
-        # No request serializer: the prepared bytes go out as they are.
-        self._predict = self._channel.unary_unary(
-            tfserving_protos.PREDICT_METHOD, response_deserializer=protos.PredictResponse.FromString
-        )
+        self._channel, self._predict = predict_channel(self.target)
         self._rpc_error = grpc.RpcError
 
     def caller(self) -> Caller:
