@@ -142,9 +142,9 @@ class PredictionStore:
         complete = [entry_id for entry_id, names in by_entry.items() if f"{entry_id}.json" in names]
         return sorted(complete, reverse=True)
 
-    def _oldest_kept(self, now: float | None = None) -> str:
+    def _oldest_kept(self) -> str:
         """Entries whose id sorts before this are older than max_age."""
-        return id_stamp((time.time() if now is None else now) - self.max_age)
+        return id_stamp(time.time() - self.max_age)
 
     def prune(self) -> None:
         """Delete the entries beyond `keep` and those older than `max_age` (the writer also calls this

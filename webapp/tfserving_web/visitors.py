@@ -30,8 +30,9 @@ class VisitorCookie(SecureCookieSessionInterface):
         self._serializer: tuple[object, URLSafeTimedSerializer | None] | None = None
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        # No Cookie header (every program calling the JSON API, a browser's first visit): the empty
-        # session Flask would open, without fetching the key and parsing the absent cookies first.
+        # No Cookie header (load balancers' health checks, a browser's first visit; the JSON API never
+        # gets here): the empty session Flask would open, without fetching the key and parsing the
+        # absent cookies first.
         if "HTTP_COOKIE" not in request.environ:
             return self.session_class()
         return super().open_session(app, request)
