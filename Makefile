@@ -82,6 +82,7 @@ bench: venv models-if-missing ## Benchmark the in-process, REST, gRPC, web (and 
 .PHONY: lint
 lint: venv ## Static checks: ruff, yamllint, ansible-lint, syntax check
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
 	$(BIN)/python scripts/role_docs.py --check

@@ -42,10 +42,15 @@ def positive_int(text: str) -> int:
 
 def add_publication_arguments(parser: argparse.ArgumentParser) -> None:
     """--serving-dir, --version and --force: where and as which version a model is published."""
-    parser.add_argument("--serving-dir", type=Path, default=DEFAULT_SERVING_DIR,
-                        help="folder holding <name>/<version>/ (default: %(default)s)")
-    parser.add_argument("--version", type=positive_int,
-                        help="version number to publish (default: highest existing + 1)")
+    parser.add_argument(
+        "--serving-dir",
+        type=Path,
+        default=DEFAULT_SERVING_DIR,
+        help="folder holding <name>/<version>/ (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--version", type=positive_int, help="version number to publish (default: highest existing + 1)"
+    )
     parser.add_argument("--force", action="store_true", help="replace the version if it already exists")
 
 

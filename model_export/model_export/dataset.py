@@ -28,9 +28,7 @@ class DigitsSplit:
     test_images_raw: np.ndarray
 
 
-def load_digits_split(
-    seed: int = DEFAULT_SEED, test_fraction: float = DEFAULT_TEST_FRACTION
-) -> DigitsSplit:
+def load_digits_split(seed: int = DEFAULT_SEED, test_fraction: float = DEFAULT_TEST_FRACTION) -> DigitsSplit:
     """Stratified, seeded split, so every run (and every test) sees the same held-out images."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -68,6 +66,7 @@ def encode_png(pixels: np.ndarray) -> bytes:
 
 def encode_png_batch(pixels: np.ndarray) -> list[bytes]:
     return [encode_png(image) for image in pixels]
+
 
 def encode_jpeg(pixels: np.ndarray, quality: int = 95) -> bytes:
     array = np.asarray(pixels, dtype=np.float32)

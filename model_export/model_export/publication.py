@@ -80,9 +80,7 @@ def plan_publication(serving_dir: Path, name: str, version: int | None, force: b
         return PublicationPlan(model_root, (versions[-1] + 1) if versions else 1, replaces_existing=False)
     exists = version in versions or (model_root / str(version)).exists()
     if exists and not force:
-        raise PipelineError(
-            f"version {version} already exists in {model_root}; use --force to replace it"
-        )
+        raise PipelineError(f"version {version} already exists in {model_root}; use --force to replace it")
     return PublicationPlan(model_root, version, replaces_existing=exists)
 
 
@@ -124,9 +122,9 @@ def _move_into_place(staging: Path, plan: PublicationPlan) -> None:
         raise PipelineError(f"version {plan.version} appeared in {plan.model_root} meanwhile; not replaced")
     # --force: move the old version aside first (a directory cannot be renamed over a non-empty one),
     # put the new one in place, and only then delete the old one.
-    aside = Path(tempfile.mkdtemp(
-        prefix=f"{REPLACED_PREFIX}{plan.version}-{os.getpid()}-", dir=plan.model_root
-    ))
+    aside = Path(
+        tempfile.mkdtemp(prefix=f"{REPLACED_PREFIX}{plan.version}-{os.getpid()}-", dir=plan.model_root)
+    )
     os.rename(target, aside / "old")
     try:
         os.rename(staging, target)
@@ -177,9 +175,7 @@ def publish(plan: PublicationPlan, build: Callable[[Path], None]) -> Path:
         try:
             created = _make_folders(plan.model_root)
         except OSError as error:
-            raise PipelineError(
-                f"cannot create output folder {plan.model_root}: {error.strerror}"
-            ) from None
+            raise PipelineError(f"cannot create output folder {plan.model_root}: {error.strerror}") from None
         staging: Path | None = None
         try:
             remove_abandoned_staging(plan.model_root)

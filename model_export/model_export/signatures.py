@@ -66,9 +66,7 @@ def preprocess_image_bytes(image_bytes: tf.Tensor, height: int, width: int, chan
     # "area" averages the source pixels that fall into each target pixel: the right filter for
     # shrinking a large photo to 8x8, and an exact identity for an image that already has the size.
     image = tf.image.resize(image, [height, width], method="area", antialias=True)
-    image = tf.cond(
-        tf.reduce_mean(image) > INVERT_ABOVE_MEAN_BRIGHTNESS, lambda: 1.0 - image, lambda: image
-    )
+    image = tf.cond(tf.reduce_mean(image) > INVERT_ABOVE_MEAN_BRIGHTNESS, lambda: 1.0 - image, lambda: image)
     return tf.clip_by_value(image, 0.0, 1.0)
 
 

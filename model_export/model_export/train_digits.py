@@ -20,15 +20,29 @@ from model_export.training import DEFAULT_EPOCHS
 def parse_args() -> cli.argparse.Namespace:
     parser = cli.OneLineArgumentParser(description=__doc__)
     parser.add_argument(
-        "--output", type=Path, default=cli.DEFAULT_DIGITS_KERAS,
+        "--output",
+        type=Path,
+        default=cli.DEFAULT_DIGITS_KERAS,
         help="where to write the Keras model; must end in .keras (default: %(default)s)",
     )
-    parser.add_argument("--epochs", type=cli.positive_int, default=DEFAULT_EPOCHS,
-                        help="training epochs (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                        help="seed for the split, the weights and the shuffling (default: %(default)s)")
-    parser.add_argument("--min-accuracy", type=float, default=0.97,
-                        help="fail without saving when held-out accuracy is lower (default: %(default)s)")
+    parser.add_argument(
+        "--epochs",
+        type=cli.positive_int,
+        default=DEFAULT_EPOCHS,
+        help="training epochs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help="seed for the split, the weights and the shuffling (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--min-accuracy",
+        type=float,
+        default=0.97,
+        help="fail without saving when held-out accuracy is lower (default: %(default)s)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
     return parser.parse_args()
 

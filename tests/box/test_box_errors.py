@@ -22,9 +22,7 @@ def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_help_lists_every_subcommand() -> None:
-    result = subprocess.run(
-        [BOX_COMMAND, "--help"], capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([BOX_COMMAND, "--help"], capture_output=True, text=True, check=True)
     for command in ("up", "down", "destroy", "ssh", "status"):
         assert f"  {command} " in result.stdout
 

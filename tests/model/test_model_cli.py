@@ -197,7 +197,9 @@ def version_is_complete(version_dir: Path) -> bool:
 def start_export(digits_keras: Path, serving_dir: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         command_argv("tfstack-export-model", digits_keras, "--name", "digits", "--serving-dir", serving_dir),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

@@ -147,4 +147,3 @@ def test_graceful_reload_drops_no_request(tfserving, digits: list[Digit], tmp_pa
     assert sent > 10
     assert failures == []
     assert log.read_text().count("Hang up") >= 2
-

@@ -305,7 +305,7 @@ def test_readiness_flips_when_the_model_is_unloaded_and_back(
     original = server.config_path.read_text()
     # A reload realizes exactly the new file: digits, missing from it, is unloaded.
     server.config_path.write_text(
-        "model_config_list {\n  config {\n    name: \"half_plus_two\"\n"
+        'model_config_list {\n  config {\n    name: "half_plus_two"\n'
         f'    base_path: "{tfserving.models["half_plus_two"]}"\n    model_platform: "tensorflow"\n  }}\n}}\n'
     )
     unready = _wait_for_status(client, 503)
@@ -319,9 +319,7 @@ def test_readiness_flips_when_the_model_is_unloaded_and_back(
     assert post_png(client, digit_png).status_code == 200
 
 
-def test_grpc_transport_gives_the_same_answers(
-    make_app: AppFactory, tfserving, digits: list[Digit]
-) -> None:
+def test_grpc_transport_gives_the_same_answers(make_app: AppFactory, tfserving, digits: list[Digit]) -> None:
     require_digits(tfserving)
     rest = make_app(TFSERVING_REST_URL=tfserving.rest_url).test_client()
     grpc = make_app(TFSERVING_TRANSPORT="grpc", TFSERVING_GRPC_TARGET=tfserving.grpc_target).test_client()

@@ -118,7 +118,7 @@ def image_signature_from(
     `input_dtypes` maps each input's name to its dtype's name as TF Serving reports it."""
     if len(input_dtypes) != 1:
         return None
-    (input_name, dtype), = input_dtypes.items()
+    ((input_name, dtype),) = input_dtypes.items()
     if dtype != "DT_STRING":
         return None
     return ImageSignature(model=model, signature_name=signature_name, input_name=input_name)
