@@ -5,7 +5,9 @@ exit, and start from 0 with a new gunicorn."""
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -16,6 +18,7 @@ from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.paths import REPO_ROOT
 from tests.support.waiting import wait_for
 from tests.webapp.webtest_support import (
     AppFactory,
@@ -26,6 +29,10 @@ from tests.webapp.webtest_support import (
 )
 
 PREDICT_OK = {"endpoint": "api.predict", "method": "POST", "status": "200"}
+PROMETHEUS_ROLE = REPO_ROOT / "roles" / "prometheus"
+# The label set of every query of the web front end's latency, and its endpoint exclusion.
+LATENCY_QUERY = re.compile(r"tfweb_request_duration_seconds_bucket\{([^}]*)\}")
+ENDPOINT_EXCLUSION = re.compile(r'endpoint!~"([^"]*)"')
 
 
 def sample(name: str, labels: dict[str, str]) -> float:
@@ -59,8 +66,59 @@ def writers(metrics_dir: Path) -> set[int]:
     return {int(path.stem.split("_")[-1]) for path in metrics_dir.glob("counter_*.db")}
 
 
+def request_counts() -> dict[frozenset, float]:
+    return {
+        frozenset(item.labels.items()): item.value
+        for family in REGISTRY.collect()
+        if family.name == "tfweb_requests"
+        for item in family.samples
+        if item.name == "tfweb_requests_total"
+    }
+
+
+def endpoint_label(client: FlaskClient, method: str, path: str) -> str:
+    """The endpoint label the app counts this request under: the one whose count it raised."""
+    before = request_counts()
+    client.open(path, method=method)
+    raised = {labels for labels, count in request_counts().items() if count > before.get(labels, 0.0)}
+    (endpoint,) = {dict(labels)["endpoint"] for labels in raised}
+    return endpoint
+
+
+def latency_exclusions() -> list[str]:
+    """The endpoint exclusion of each latency query: WebFrontEndSlow's and the dashboard's panels'."""
+    rules = PROMETHEUS_ROLE / "templates/etc/prometheus/rules/tfserving-stack.rules.yml.j2"
+    dashboard = json.loads((PROMETHEUS_ROLE / "files/grafana-dashboard.json").read_text())
+    queries = [rules.read_text()] + [
+        target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])
+    ]
+    label_sets = [labels for query in queries for labels in LATENCY_QUERY.findall(query)]
+    assert len(label_sets) == 3, label_sets  # the alert, the dashboard's p50 and p95
+    exclusions = [ENDPOINT_EXCLUSION.search(labels) for labels in label_sets]
+    assert all(exclusions), label_sets
+    return [match.group(1) for match in exclusions if match]
+
+
 def post_image(client: FlaskClient, data: bytes) -> int:
     return client.post("/api/predict", data={"image": (io.BytesIO(data), "x.png")}).status_code
+
+
+def test_latency_alert_and_dashboard_leave_out_scrapes_and_probes_only(make_app: AppFactory) -> None:
+    """They select by the endpoint label the app sends: Prometheus' scrapes and the health probes,
+    which answer at once and would hide slow answers, are left out; users' requests are not."""
+    client = make_app().test_client()
+    probes = {endpoint_label(client, "GET", path) for path in ("/metrics", "/healthz", "/readyz")}
+    users = {
+        endpoint_label(client, "GET", "/"),
+        endpoint_label(client, "POST", "/"),
+        endpoint_label(client, "POST", "/api/predict"),
+        endpoint_label(client, "GET", "/uploads/none.png"),
+        endpoint_label(client, "GET", "/nowhere"),
+    }
+    for pattern in latency_exclusions():
+        # PromQL anchors its regular expressions at both ends, as fullmatch does.
+        assert {endpoint for endpoint in probes if not re.fullmatch(pattern, endpoint)} == set(), pattern
+        assert {endpoint for endpoint in users if re.fullmatch(pattern, endpoint)} == set(), pattern
 
 
 def test_rejections_and_unmatched_routes_are_counted_by_reason(
