@@ -22,9 +22,10 @@ class VisitorCookie(SecureCookieSessionInterface):
     folder only when a cookie is first read or written: building the app (and `gunicorn
     --check-config`) writes nothing.
 
-    Flask opens the session for every request, the JSON API's included, and its interface builds a
-    new serializer each time (about 5% of a prediction's Python, py-spy): the serializer is kept, and
-    made again only when the key changes. It holds no per-request state, so threads can share it."""
+    Flask opens the session for every request it answers (pages, probes, scrapes; the JSON API is
+    answered before Flask), and its interface builds a new serializer each time (about 5% of a
+    prediction's Python when the API was a Flask view, py-spy): the serializer is kept, and made again
+    only when the key changes. It holds no per-request state, so threads can share it."""
 
     def __init__(self) -> None:
         self._serializer: tuple[object, URLSafeTimedSerializer | None] | None = None
