@@ -30,7 +30,9 @@ from tests.webapp.webtest_support import (
 
 PREDICT_OK = {"endpoint": "api.predict", "method": "POST", "status": "200"}
 PROMETHEUS_ROLE = REPO_ROOT / "roles" / "prometheus"
-# The label set of every query of the web front end's latency, and its endpoint exclusion.
+# The label sets of the web alerts' queries (requests and latency), of the dashboard's latency panels',
+# and their endpoint exclusion.
+RULES_QUERY = re.compile(r"(?:tfweb_requests_total|tfweb_request_duration_seconds_bucket)\{([^}]*)\}")
 LATENCY_QUERY = re.compile(r"tfweb_request_duration_seconds_bucket\{([^}]*)\}")
 ENDPOINT_EXCLUSION = re.compile(r'endpoint!~"([^"]*)"')
 
@@ -85,15 +87,16 @@ def endpoint_label(client: FlaskClient, method: str, path: str) -> str:
     return endpoint
 
 
-def latency_exclusions() -> list[str]:
-    """The endpoint exclusion of each latency query: WebFrontEndSlow's and the dashboard's panels'."""
+def user_request_exclusions() -> list[str]:
+    """The endpoint exclusion of each query about users' requests: the web alerts' (error rate and
+    latency) and the dashboard's latency panels'."""
     rules = PROMETHEUS_ROLE / "templates/etc/prometheus/rules/tfserving-stack.rules.yml.j2"
     dashboard = json.loads((PROMETHEUS_ROLE / "files/grafana-dashboard.json").read_text())
-    queries = [rules.read_text()] + [
-        target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])
-    ]
-    label_sets = [labels for query in queries for labels in LATENCY_QUERY.findall(query)]
-    assert len(label_sets) == 3, label_sets  # the alert, the dashboard's p50 and p95
+    panels = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    label_sets = RULES_QUERY.findall(rules.read_text())
+    label_sets += [labels for query in panels for labels in LATENCY_QUERY.findall(query)]
+    # The error rate's two sums, the latency alert's buckets, the dashboard's p50 and p95.
+    assert len(label_sets) == 5, label_sets
     exclusions = [ENDPOINT_EXCLUSION.search(labels) for labels in label_sets]
     assert all(exclusions), label_sets
     return [match.group(1) for match in exclusions if match]
@@ -103,9 +106,10 @@ def post_image(client: FlaskClient, data: bytes) -> int:
     return client.post("/api/predict", data={"image": (io.BytesIO(data), "x.png")}).status_code
 
 
-def test_latency_alert_and_dashboard_leave_out_scrapes_and_probes_only(make_app: AppFactory) -> None:
+def test_web_alerts_and_latency_panels_leave_out_scrapes_and_probes_only(make_app: AppFactory) -> None:
     """They select by the endpoint label the app sends: Prometheus' scrapes and the health probes,
-    which answer at once and would hide slow answers, are left out; users' requests are not."""
+    which answer at once and with 200, and would hide slow answers and dilute errors, are left out;
+    users' requests are not."""
     client = make_app().test_client()
     probes = {endpoint_label(client, "GET", path) for path in ("/metrics", "/healthz", "/readyz")}
     users = {
@@ -115,7 +119,7 @@ def test_latency_alert_and_dashboard_leave_out_scrapes_and_probes_only(make_app:
         endpoint_label(client, "GET", "/uploads/none.png"),
         endpoint_label(client, "GET", "/nowhere"),
     }
-    for pattern in latency_exclusions():
+    for pattern in user_request_exclusions():
         # PromQL anchors its regular expressions at both ends, as fullmatch does.
         assert {endpoint for endpoint in probes if not re.fullmatch(pattern, endpoint)} == set(), pattern
         assert {endpoint for endpoint in users if re.fullmatch(pattern, endpoint)} == set(), pattern
