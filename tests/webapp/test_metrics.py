@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
@@ -30,10 +31,11 @@ from tests.webapp.webtest_support import (
 
 PREDICT_OK = {"endpoint": "api.predict", "method": "POST", "status": "200"}
 PROMETHEUS_ROLE = REPO_ROOT / "roles" / "prometheus"
-# The label sets of the web alerts' queries (requests and latency), of the dashboard's latency panels',
-# and their endpoint exclusion.
+# The label sets of the web alerts' queries (requests and latency) and of the dashboard's latency panels'.
 RULES_QUERY = re.compile(r"(?:tfweb_requests_total|tfweb_request_duration_seconds_bucket)\{([^}]*)\}")
 LATENCY_QUERY = re.compile(r"tfweb_request_duration_seconds_bucket\{([^}]*)\}")
+# The role's selector of users' requests, as the rules template names it, and its regular expression.
+USER_REQUESTS_VARIABLE = "_prometheus_web_user_requests"
 ENDPOINT_EXCLUSION = re.compile(r'endpoint!~"([^"]*)"')
 
 
@@ -88,17 +90,21 @@ def endpoint_label(client: FlaskClient, method: str, path: str) -> str:
 
 
 def user_request_exclusions() -> list[str]:
-    """The endpoint exclusion of each query about users' requests: the web alerts' (error rate and
-    latency) and the dashboard's latency panels'."""
-    rules = PROMETHEUS_ROLE / "templates/etc/prometheus/rules/tfserving-stack.rules.yml.j2"
+    """The endpoint exclusion of each query about users' requests: the role's selector, which the web
+    alerts' queries (the error rate's two sums, the latency alert's buckets) must use, and the
+    dashboard's latency panels' own copies."""
+    role_vars = yaml.safe_load((PROMETHEUS_ROLE / "vars/main.yml").read_text())
+    selector = role_vars[USER_REQUESTS_VARIABLE]
+    rules = (PROMETHEUS_ROLE / "templates/etc/prometheus/rules/tfserving-stack.rules.yml.j2").read_text()
+    rule_label_sets = RULES_QUERY.findall(rules)
+    assert len(rule_label_sets) == 3, rule_label_sets
+    assert all(f"[[ {USER_REQUESTS_VARIABLE} ]]" in labels for labels in rule_label_sets), rule_label_sets
     dashboard = json.loads((PROMETHEUS_ROLE / "files/grafana-dashboard.json").read_text())
     panels = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
-    label_sets = RULES_QUERY.findall(rules.read_text())
-    label_sets += [labels for query in panels for labels in LATENCY_QUERY.findall(query)]
-    # The error rate's two sums, the latency alert's buckets, the dashboard's p50 and p95.
-    assert len(label_sets) == 5, label_sets
-    exclusions = [ENDPOINT_EXCLUSION.search(labels) for labels in label_sets]
-    assert all(exclusions), label_sets
+    panel_label_sets = [labels for query in panels for labels in LATENCY_QUERY.findall(query)]
+    assert len(panel_label_sets) == 2, panel_label_sets  # p50 and p95
+    exclusions = [ENDPOINT_EXCLUSION.search(labels) for labels in [selector, *panel_label_sets]]
+    assert all(exclusions), (selector, panel_label_sets)
     return [match.group(1) for match in exclusions if match]
 
 
