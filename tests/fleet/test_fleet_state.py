@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+import yaml
 
 from tests.fleet.fleet_support import (
     LB,
@@ -18,10 +19,17 @@ from tests.fleet.fleet_support import (
     on_box,
     playbook,
 )
+from tests.support.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.box, pytest.mark.slow]
 
 MIRROR_URL = "http://10.213.0.1:8090"
+# The play of playbooks/tfserving.yml that applies the role (the one before it only reads the unit's state).
+TFSERVING_PLAY = next(
+    play["name"]
+    for play in yaml.safe_load((REPO_ROOT / "playbooks" / "tfserving.yml").read_text())
+    if "roles" in play
+)
 
 
 @pytest.mark.parametrize("name", sorted(TFSERVING_HOSTS))
@@ -71,11 +79,18 @@ def test_web_host_reaches_tf_serving_through_the_load_balancer(fleet_host) -> No
     assert answer.status_code == 200, answer.text
 
 
+def test_a_fresh_fleet_converges_its_model_servers_at_once(fleet) -> None:
+    # No host ran TF Serving before the first site.yml: no traffic to lose, so one batch of every host.
+    assert fleet.batches(TFSERVING_PLAY) == 1, fleet.output[-4000:]
+
+
 def test_second_converge_changes_nothing(fleet) -> None:
     run = playbook("site.yml")
     assert run.returncode == 0, run.output[-4000:]
     changed = {host: recap["changed"] for host, recap in run.recaps().items()}
     assert set(changed.values()) == {0}, (changed, run.changed_tasks())
+    # Every TF Serving host serves now: one at a time, so a bad change stops at the first.
+    assert run.batches(TFSERVING_PLAY) == len(TFSERVING_HOSTS), run.output[-4000:]
 
 
 def test_model_servers_answer_only_the_load_balancer_and_web_hosts(fleet) -> None:

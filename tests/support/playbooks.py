@@ -30,6 +30,10 @@ class PlaybookRun:
         assert match, f"no PLAY RECAP in the output:\n{self.output[-3000:]}"
         return {key: int(value) for key, value in match.groupdict().items() if key != "host"}
 
+    def batches(self, play: str) -> int:
+        """How many batches the play named so ran in: ansible-playbook prints its header once per batch."""
+        return self.output.count(f"PLAY [{play}] ")
+
     def changed_tasks(self) -> list[str]:
         """Names of the tasks that reported a change, for a readable failure."""
         changed = []
