@@ -72,15 +72,9 @@ def test_rolling_upgrade_to_a_new_package_loses_no_request(fleet, upstream_env, 
     )
     assert back.returncode == 0, back.output[-4000:]
     assert installed_version("fleet-tfs1") == old
-    # Only fleet-tfs1 went back; the other host is still on the new version and need not be drained.
-    restore = playbook(
-        "playbooks/rolling-update.yml",
-        "--limit",
-        "fleet-tfs1",
-        extra_vars={"tensorflow_serving_package_version": new},
-    )
-    assert restore.returncode == 0, restore.output[-4000:]
-    assert installed_version("fleet-tfs1") == new
+    # Only fleet-tfs1 went back. The fleet's later tests run on these two versions side by side, as a
+    # fleet does halfway through an upgrade (restoring one would cost another host's rolling update).
+    assert installed_version("fleet-tfs2") == new
 
 
 def test_model_rollout_loses_no_request(fleet, digits_source: Path) -> None:
