@@ -206,9 +206,9 @@ def web_front_end(web_url: str, images: list[bytes], name: str, description: str
 def predict_requests(target: str, model: str, images: list[bytes]) -> list[bytes]:
     """A serialized PredictRequest per image for the model's serving_default signature, its input named
     as the server describes it: made before the clock runs."""
-    from tfserving_web import tfserving_protos
     from tfserving_web.model_server import Deadline
-    from tfserving_web.tfserving_grpc import GrpcClient
+    from tfserving_web.model_server.grpc_client import GrpcClient
+    from tfserving_web.model_server.protos import load_protos
 
     client = GrpcClient(target, connect_timeout=5)
     try:
@@ -217,7 +217,7 @@ def predict_requests(target: str, model: str, images: list[bytes]) -> list[bytes
         client.close()
     if signature is None:
         raise RequestFailed(f"model {model!r} has no serving_default signature taking image bytes")
-    protos = tfserving_protos.load()
+    protos = load_protos()
     requests = []
     for png in images:
         request = protos.PredictRequest()
@@ -233,12 +233,12 @@ def predict_channel(target: str) -> tuple[Any, Any]:
     serializer: the prepared bytes (predict_requests) go out as they are; answers are parsed."""
     import grpc
 
-    from tfserving_web import tfserving_protos
-    from tfserving_web.tfserving_grpc import CHANNEL_OPTIONS
+    from tfserving_web.model_server.grpc_client import CHANNEL_OPTIONS
+    from tfserving_web.model_server.protos import PREDICT_METHOD, load_protos
 
     channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
-    parse = tfserving_protos.load().PredictResponse.FromString
-    return channel, channel.unary_unary(tfserving_protos.PREDICT_METHOD, response_deserializer=parse)
+    parse = load_protos().PredictResponse.FromString
+    return channel, channel.unary_unary(PREDICT_METHOD, response_deserializer=parse)
 
 
 class DirectGrpc(ServingPath):

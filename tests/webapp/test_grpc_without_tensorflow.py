@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.webapp.webtest_support import Digit, require_digits
-from tfserving_web import tfserving_protos
+from tfserving_web.model_server import protos
 
 pytestmark = pytest.mark.slow
 
-BUILD_COMMAND = [sys.executable, "-m", "tfserving_web.tfserving_protos_build"]
+BUILD_COMMAND = [sys.executable, "-m", "tfserving_web.model_server.protos_build"]
 
 
 def test_shipped_descriptors_are_those_of_the_installed_tensorflow_serving_api(tmp_path: Path) -> None:
@@ -25,7 +25,7 @@ def test_shipped_descriptors_are_those_of_the_installed_tensorflow_serving_api(t
 
 
 def test_the_check_fails_when_the_descriptors_differ(tmp_path: Path) -> None:
-    shipped = tfserving_protos.DESCRIPTOR_SET_PATH.read_bytes()
+    shipped = protos.DESCRIPTOR_SET_PATH.read_bytes()
     altered = tmp_path / "altered.binpb"
     altered.write_bytes(shipped.replace(b"PredictResponse", b"PredictAnswerX", 1))
     result = subprocess.run(
@@ -55,17 +55,17 @@ def test_method_paths_are_those_of_the_installed_services(tmp_path: Path) -> Non
     lines = [line.split() for line in result.stdout.splitlines()]
     assert lines == [
         [
-            tfserving_protos.PREDICT_METHOD,
+            protos.PREDICT_METHOD,
             "tensorflow.serving.PredictRequest",
             "tensorflow.serving.PredictResponse",
         ],
         [
-            tfserving_protos.GET_MODEL_METADATA_METHOD,
+            protos.GET_MODEL_METADATA_METHOD,
             "tensorflow.serving.GetModelMetadataRequest",
             "tensorflow.serving.GetModelMetadataResponse",
         ],
         [
-            tfserving_protos.GET_MODEL_STATUS_METHOD,
+            protos.GET_MODEL_STATUS_METHOD,
             "tensorflow.serving.GetModelStatusRequest",
             "tensorflow.serving.GetModelStatusResponse",
         ],
@@ -75,7 +75,7 @@ def test_method_paths_are_those_of_the_installed_services(tmp_path: Path) -> Non
 def test_string_tensor_is_what_tensorflow_builds(tmp_path: Path) -> None:
     """The hand-built tensor serializes to the very bytes of tf.make_tensor_proto (in a subprocess:
     TensorFlow stays out of this one)."""
-    ours = tfserving_protos.load().string_tensor([b"\x89PNG one", b"two"]).SerializeToString()
+    ours = protos.load_protos().string_tensor([b"\x89PNG one", b"two"]).SerializeToString()
     code = (
         "import sys, tensorflow as tf\n"
         "proto = tf.make_tensor_proto([b'\\x89PNG one', b'two'], dtype=tf.string)\n"

@@ -17,10 +17,10 @@ from PIL import Image
 from werkzeug.test import EnvironBuilder
 
 from tests.webapp.webtest_support import AppFactory, Digit, gunicorn_server, png_bytes, require_digits
-from tfserving_web.image_upload import check_image
 from tfserving_web.model_server import Prediction
-from tfserving_web.prediction_store import PredictionStore
 from tfserving_web.security import SECURITY_HEADERS, TokenBuckets, client_address
+from tfserving_web.uploads.images import check_image
+from tfserving_web.uploads.store import PredictionStore
 
 BROWSER_HEADERS = {
     "X-Content-Type-Options": "nosniff",

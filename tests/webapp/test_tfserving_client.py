@@ -13,7 +13,7 @@ import pytest
 
 from tests.webapp.webtest_support import AppFactory, Digit, require_digits
 from tfserving_web.model_server import Deadline, ImageSignature, InputRejected
-from tfserving_web.tfserving_rest import RestClient
+from tfserving_web.model_server.rest_client import RestClient
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ def test_input_the_server_rejects_is_400_with_its_message(tfserving, digits: lis
 
 def test_grpc_input_the_server_rejects_is_400(tfserving, digits: list[Digit]) -> None:
     require_digits(tfserving)
-    from tfserving_web.tfserving_grpc import GrpcClient
+    from tfserving_web.model_server.grpc_client import GrpcClient
 
     client = GrpcClient(tfserving.grpc_target, connect_timeout=2)
     try:

@@ -15,10 +15,10 @@ import requests
 from PIL import Image
 
 from tests.webapp.webtest_support import Digit, gunicorn_env, gunicorn_server, png_bytes, require_digits
-from tfserving_web.image_upload import CheckedImage, check_image
 from tfserving_web.model_server import Prediction
-from tfserving_web.prediction_store import PredictionStore
-from tfserving_web.upload_queue import UploadQueue
+from tfserving_web.uploads.images import CheckedImage, check_image
+from tfserving_web.uploads.queue import UploadQueue
+from tfserving_web.uploads.store import PredictionStore
 
 PREDICTION = Prediction(model="digits", version=1, class_id=3, probabilities=[0.1] * 10, latency_ms=1.0)
 # The load test's senders stop at the first failure, and after this many requests at the latest.
@@ -32,7 +32,7 @@ def stalled_writer(gate: Path) -> list[str]:
         f"while not os.path.exists({str(gate)!r}):\n"
         "    time.sleep(0.02)\n"
         "sys.argv[0] = 'upload_writer'\n"
-        "runpy.run_module('tfserving_web.upload_writer', run_name='__main__')\n"
+        "runpy.run_module('tfserving_web.uploads.writer', run_name='__main__')\n"
     )
     return [sys.executable, "-c", code]
 

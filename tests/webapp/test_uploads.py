@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 
 from tests.webapp.webtest_support import AppFactory, png_bytes
-from tfserving_web.image_upload import BadImage, check_image
+from tfserving_web.uploads.images import BadImage, check_image
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -97,7 +97,7 @@ def test_decompression_bomb_is_refused_without_decoding_it(bomb: bytes, tmp_path
     code = f"""
 import resource, sys
 from pathlib import Path
-from tfserving_web.image_upload import BadImage, check_image, refuse_decompression_bombs
+from tfserving_web.uploads.images import BadImage, check_image, refuse_decompression_bombs
 refuse_decompression_bombs()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:

@@ -12,15 +12,15 @@ from flask import Flask
 from tfserving_web import settings
 from tfserving_web.blueprints import health, monitoring, pages
 from tfserving_web.errors import register_error_handlers
-from tfserving_web.image_upload import refuse_decompression_bombs
-from tfserving_web.model_catalog import ModelCatalog
 from tfserving_web.model_server import ModelServerClient
+from tfserving_web.model_server.catalog import ModelCatalog
+from tfserving_web.model_server.clients import create_client
 from tfserving_web.per_process import PerProcess
 from tfserving_web.prediction_api import PredictionApi
-from tfserving_web.prediction_store import PredictionStore, start_expiry_thread
 from tfserving_web.security import init_security
-from tfserving_web.tfserving_client import create_client
-from tfserving_web.upload_queue import UploadQueue
+from tfserving_web.uploads.images import refuse_decompression_bombs
+from tfserving_web.uploads.queue import UploadQueue
+from tfserving_web.uploads.store import PredictionStore, start_expiry_thread
 from tfserving_web.visitors import configure_cookie
 
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 from flask import Flask
 
-from tfserving_web.image_upload import CheckedImage, check_image
-from tfserving_web.model_catalog import ModelCatalog
 from tfserving_web.model_server import Deadline, ModelServerClient, Prediction
-from tfserving_web.prediction_store import PredictionStore, StoredPrediction
-from tfserving_web.upload_queue import UploadQueue
+from tfserving_web.model_server.catalog import ModelCatalog
+from tfserving_web.uploads.images import CheckedImage, check_image
+from tfserving_web.uploads.queue import UploadQueue
+from tfserving_web.uploads.store import PredictionStore, StoredPrediction
 
 
 @dataclass(frozen=True)

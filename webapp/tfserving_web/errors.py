@@ -16,9 +16,9 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from tfserving_web import metrics
-from tfserving_web.image_upload import BadImage
-from tfserving_web.model_catalog import UnknownModel
 from tfserving_web.model_server import InputRejected, ModelServerError
+from tfserving_web.model_server.catalog import UnknownModel
+from tfserving_web.uploads.images import BadImage
 
 log = logging.getLogger(__name__)
 

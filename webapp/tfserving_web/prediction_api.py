@@ -27,9 +27,9 @@ from werkzeug.wrappers import Request
 from tfserving_web import metrics
 from tfserving_web.classify import classify
 from tfserving_web.errors import failure_answer
-from tfserving_web.form_upload import form_fields, is_multipart, text_field
-from tfserving_web.image_upload import BadImage
 from tfserving_web.security import SECURITY_HEADERS, rate_limit_wait
+from tfserving_web.uploads.form import form_fields, is_multipart, text_field
+from tfserving_web.uploads.images import BadImage
 
 PREFIX = "/api/"
 PREDICT_PATH = "/api/predict"

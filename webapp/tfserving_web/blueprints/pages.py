@@ -17,12 +17,12 @@ from tfserving_web.classify import (
     upload_queue,
 )
 from tfserving_web.errors import register_error_handlers
-from tfserving_web.form_upload import form_fields, is_multipart, text_field
-from tfserving_web.image_upload import ALLOWED_FORMATS, preview_png
 from tfserving_web.model_server import ModelServerError
 from tfserving_web.prediction_api import PREDICT_PATH
-from tfserving_web.prediction_store import StoredPrediction
 from tfserving_web.security import is_cross_site_post
+from tfserving_web.uploads.form import form_fields, is_multipart, text_field
+from tfserving_web.uploads.images import ALLOWED_FORMATS, preview_png
+from tfserving_web.uploads.store import StoredPrediction
 from tfserving_web.visitors import current_visitor
 
 bp = Blueprint("pages", __name__)

@@ -1,5 +1,5 @@
 """Stores uploads off the request path: a bounded queue per worker process, and a thread that hands
-what it holds, in batches, to the worker's upload writer process (`upload_writer`), which writes the
+what it holds, in batches, to the worker's upload writer process (`writer`), which writes the
 files, makes the thumbnail and prunes.
 
 The answer never waits for the disk: `submit` only puts the upload in the queue, and when the queue is
@@ -10,7 +10,7 @@ SIGTERM, HUP and max_requests restarts all end a worker with a normal interprete
 in-flight requests).
 
 The thread only moves bytes to a pipe, a few system calls per batch (see BATCH_SECONDS), so it needs
-the worker's GIL seldom; the writing itself happens in the other process (see upload_writer for why).
+the worker's GIL seldom; the writing itself happens in the other process (see writer for why).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
-from tfserving_web.image_upload import CheckedImage
 from tfserving_web.model_server import Prediction
-from tfserving_web.prediction_store import PredictionStore, StoredPrediction
+from tfserving_web.uploads.images import CheckedImage
+from tfserving_web.uploads.store import PredictionStore, StoredPrediction
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class UploadQueue:
         return [
             sys.executable,
             "-m",
-            "tfserving_web.upload_writer",
+            "tfserving_web.uploads.writer",
             str(store.folder),
             str(store.keep),
             repr(store.max_age),

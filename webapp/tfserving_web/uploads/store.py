@@ -5,7 +5,7 @@ age, are deleted. Each entry records a hash of the visitor who made it: the page
 files of, only the visitor's own entries (the JSON API's uploads belong to no visitor).
 
 The request only names the entry (`new_entry`); the files are written by the worker's upload writer
-(`upload_queue`, `upload_writer`), which also makes the thumbnail and prunes: pruning lists the
+(`queue`, `writer`), which also makes the thumbnail and prunes: pruning lists the
 folder, so it is done once per `prune_every` stored entries, not for each one.
 """
 
@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfserving_web.image_upload import CheckedImage, thumbnail_png
 from tfserving_web.model_server import Prediction
+from tfserving_web.uploads.images import CheckedImage, thumbnail_png
 
 log = logging.getLogger(__name__)
 

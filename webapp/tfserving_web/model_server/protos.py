@@ -3,7 +3,7 @@
 `tensorflow-serving-api`'s generated modules import TensorFlow's own (`tensorflow.core...`), which runs
 TensorFlow's package init: seconds and hundreds of MB per worker, for a few message classes. Instead
 this package ships `tfserving_protos.binpb`, a FileDescriptorSet of exactly the .proto files needed
-(written by `python -m tfserving_web.tfserving_protos_build` from the installed tensorflow-serving-api;
+(written by `python -m tfserving_web.model_server.protos_build` from the installed tensorflow-serving-api;
 a test fails when the two differ), and builds the classes from it with protobuf's own
 descriptor pool and message factory. Only `protobuf` is needed; the wire format is the same.
 
@@ -66,7 +66,7 @@ class TfServingProtos:
 
 
 @functools.cache
-def load() -> TfServingProtos:
+def load_protos() -> TfServingProtos:
     """The shipped descriptors, read on first use (about 0.1 s), then shared by the process."""
     return TfServingProtos()
 

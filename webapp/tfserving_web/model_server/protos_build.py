@@ -1,7 +1,7 @@
 """Writes (or checks) `tfserving_protos.binpb`, the FileDescriptorSet the gRPC transport loads at run time.
 
-    python -m tfserving_web.tfserving_protos_build           # rewrite the shipped file
-    python -m tfserving_web.tfserving_protos_build --check   # exit 1 if it differs from the installed protos
+    python -m tfserving_web.model_server.protos_build          # rewrite the shipped file
+    python -m tfserving_web.model_server.protos_build --check  # exit 1 if it differs from the installed ones
 
 A developer command: it reads the descriptors compiled into the installed `tensorflow-serving-api`
 (which imports TensorFlow, so it takes seconds), never a web host. Run it after changing the pin of
@@ -18,7 +18,7 @@ from types import ModuleType
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import FileDescriptor
 
-from tfserving_web import tfserving_protos
+from tfserving_web.model_server.protos import DESCRIPTOR_SET_PATH
 
 # Modules whose messages the transport sends or reads; their imports come along.
 API_MODULES = (
@@ -60,7 +60,7 @@ def installed_descriptor_set() -> bytes:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tfserving_web.tfserving_protos_build",
+        prog="python -m tfserving_web.model_server.protos_build",
         description="Write the TF Serving descriptors the gRPC transport ships, from the installed "
         "tensorflow-serving-api, or check that the shipped ones are the same.",
     )
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--file",
         type=Path,
-        default=tfserving_protos.DESCRIPTOR_SET_PATH,
+        default=DESCRIPTOR_SET_PATH,
         help="the descriptor set file (default: the one in the package)",
     )
     arguments = parser.parse_args(argv)
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         if shipped != fresh:
             print(
                 f"{arguments.file} differs from the installed tensorflow-serving-api's protos; "
-                "rerun `python -m tfserving_web.tfserving_protos_build`",
+                "rerun `python -m tfserving_web.model_server.protos_build`",
                 file=sys.stderr,
             )
             return 1

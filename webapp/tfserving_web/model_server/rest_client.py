@@ -19,7 +19,7 @@ from urllib3.util import Retry, Timeout
 
 from tfserving_web import metrics, model_server
 from tfserving_web.model_server import Deadline, ImageSignature, ModelServerClient, Prediction, VersionStatus
-from tfserving_web.serving_versions import ServingVersions
+from tfserving_web.model_server.versions import ServingVersions
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 

@@ -7,13 +7,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from tfserving_web.model_server import ModelServerClient
-from tfserving_web.tfserving_rest import RestClient
+from tfserving_web.model_server.rest_client import RestClient
 
 
 def create_client(config: Mapping[str, Any]) -> ModelServerClient:
     """A REST or gRPC client as TFSERVING_TRANSPORT says; the gRPC module is imported only here."""
     if config["TFSERVING_TRANSPORT"] == "grpc":
-        from tfserving_web.tfserving_grpc import GrpcClient
+        from tfserving_web.model_server.grpc_client import GrpcClient
 
         return GrpcClient(config["TFSERVING_GRPC_TARGET"], connect_timeout=config["CONNECT_TIMEOUT"])
     return RestClient(

@@ -1,8 +1,8 @@
 """What the web front end knows of TensorFlow Serving, whatever the transport: the answers (version
 status, image signature, prediction), the errors (each with the HTTP status the front end answers:
 unreachable 503, timeout 504, input rejected by the server 400, else 502), one time budget per web
-request, parsing shared by the transports, and the client interface that `tfserving_rest` and
-`tfserving_grpc` implement."""
+request, parsing shared by the transports, and the client interface that `rest_client` and
+`grpc_client` implement."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The process that stores one web worker's uploads:
-`python -m tfserving_web.upload_writer FOLDER KEEP MAX_AGE`.
+`python -m tfserving_web.uploads.writer FOLDER KEEP MAX_AGE`.
 
-Started by the worker's UploadQueue, it reads uploads from its standard input (upload_queue.frame:
+Started by the worker's UploadQueue, it reads uploads from its standard input (queue.frame:
 a 4-byte length and a pickle of (record, upload bytes), sent only by that worker) and writes them with the
 PredictionStore, in the order received: files, thumbnail, record, pruning. It ends when its input
 ends, after writing everything received: the worker closes it when it stops, or the kernel does when
@@ -18,10 +18,10 @@ import os
 import signal
 import sys
 
-from tfserving_web.prediction_store import PredictionStore
-from tfserving_web.upload_queue import read_frames
+from tfserving_web.uploads.queue import read_frames
+from tfserving_web.uploads.store import PredictionStore
 
-log = logging.getLogger("tfserving_web.upload_writer")
+log = logging.getLogger("tfserving_web.uploads.writer")
 # Storing yields the cores to answering: with the writer at niceness 10, p90/p95 of one client
 # through the front end went from 5.1/6.5 ms to 3.4/4.8 ms (3.0/3.9 without storing at all), p50 alike.
 # Under a saturated machine the writer then falls behind first; the pipe (1 MiB) and the queue hold

@@ -1,7 +1,7 @@
 """TF Serving over gRPC (TFWEB_TFSERVING_TRANSPORT=grpc).
 
 Needs only `grpcio` and `protobuf` (the `grpc` extra of tfserving-web): the messages come from the
-descriptors shipped in this package (`tfserving_protos`), the calls are generic unary-unary calls on the
+descriptors shipped in this package (`protos`), the calls are generic unary-unary calls on the
 method paths, and the one input tensor (a batch of one encoded image) is built without numpy. Imported
 only when this transport is configured, so a REST deployment loads no gRPC at all.
 
@@ -15,9 +15,15 @@ from typing import Any
 
 import grpc
 
-from tfserving_web import metrics, model_server, tfserving_protos
+from tfserving_web import metrics, model_server
 from tfserving_web.model_server import Deadline, ImageSignature, ModelServerClient, Prediction, VersionStatus
-from tfserving_web.tfserving_protos import enum_name
+from tfserving_web.model_server.protos import (
+    GET_MODEL_METADATA_METHOD,
+    GET_MODEL_STATUS_METHOD,
+    PREDICT_METHOD,
+    enum_name,
+    load_protos,
+)
 
 # Codes TF Serving uses when the request itself is wrong (REST maps them to 400 too).
 _INPUT_ERRORS = {
@@ -63,13 +69,11 @@ class GrpcClient(ModelServerClient):
     def __init__(self, target: str, connect_timeout: float) -> None:
         self.target = target
         self.connect_timeout = connect_timeout
-        self.protos = protos = tfserving_protos.load()
+        self.protos = protos = load_protos()
         self.channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
-        self._predict = self._method(tfserving_protos.PREDICT_METHOD, protos.PredictResponse)
-        self._metadata = self._method(
-            tfserving_protos.GET_MODEL_METADATA_METHOD, protos.GetModelMetadataResponse
-        )
-        self._status = self._method(tfserving_protos.GET_MODEL_STATUS_METHOD, protos.GetModelStatusResponse)
+        self._predict = self._method(PREDICT_METHOD, protos.PredictResponse)
+        self._metadata = self._method(GET_MODEL_METADATA_METHOD, protos.GetModelMetadataResponse)
+        self._status = self._method(GET_MODEL_STATUS_METHOD, protos.GetModelStatusResponse)
 
     def _method(self, path: str, response_class: Any) -> grpc.UnaryUnaryMultiCallable:
         return self.channel.unary_unary(
