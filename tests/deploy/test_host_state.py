@@ -8,7 +8,15 @@ import grpc
 import pytest
 import requests
 
-from tests.deploy.deploy_support import GRPC_TARGET, REST_URL, SERVER_UNIT, WEB_UNIT, WEB_URL, box_shell
+from tests.deploy.deploy_support import (
+    GRPC_TARGET,
+    REST_URL,
+    SERVER_UNIT,
+    WEB_UNIT,
+    WEB_URL,
+    box_shell,
+    main_pid,
+)
 
 pytestmark = [pytest.mark.box, pytest.mark.slow, pytest.mark.usefixtures("converged_box")]
 
@@ -59,6 +67,20 @@ def test_units_are_enabled_and_run_as_their_user(host, unit: str, user: str, con
     assert service.is_running, box_shell(host, f"journalctl -u {unit} -n 30 --no-pager")
     pid = service.systemd_properties["MainPID"]
     assert box_shell(host, f"ps -o user= -p {pid}").strip() == user
+
+
+def test_web_workers_keep_their_heartbeat_file_in_memory(host) -> None:
+    """gunicorn_conf puts the heartbeat file gunicorn touches about twice per request in /dev/shm: it
+    must exist and be writable inside the unit's sandbox (PrivateDevices=, PrivateTmp=), or the
+    workers fall back to the temporary folder on disk."""
+    master = main_pid(host, WEB_UNIT)
+    workers = box_shell(host, f"cat /proc/{master}/task/{master}/children").split()
+    assert workers, f"tfserving-web's master {master} has no workers"
+    for worker in workers:
+        # 2>/dev/null; true: a connection (a Prometheus scrape) may close while ls reads the list.
+        links = box_shell(host, f"ls -l /proc/{worker}/fd 2>/dev/null; true")
+        heartbeat = [line.split(" -> ")[-1] for line in links.splitlines() if "/wgunicorn-" in line]
+        assert len(heartbeat) == 1 and heartbeat[0].startswith("/dev/shm/"), (worker, heartbeat)
 
 
 @pytest.mark.parametrize("unit", UNITS)

@@ -4,6 +4,7 @@ against the stand-in."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import signal
 import statistics
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.webapp.webtest_support import Digit, gunicorn_server, require_digits
+from tests.webapp.webtest_support import Digit, gunicorn_env, gunicorn_server, require_digits
 
 pytestmark = pytest.mark.slow
 
@@ -74,6 +75,25 @@ def test_prediction_through_gunicorn(tfserving, digits: list[Digit], tmp_path: P
     )
     text = log.read_text()
     assert '"POST /api/predict HTTP/1.1" 200' in text  # access log on stdout
+
+
+def heartbeat_files(pid: int) -> list[str]:
+    """The files gunicorn's heartbeat touches in a worker (made by WorkerTmp and unlinked at once)."""
+    targets = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a connection closed meanwhile
+            targets.append(os.readlink(fd))
+    return [target for target in targets if "/wgunicorn-" in target]
+
+
+def test_workers_keep_their_heartbeat_file_in_memory(tfserving, tmp_path: Path) -> None:
+    """Each worker touches its heartbeat file about twice per request: in memory (/dev/shm), not in the
+    temporary folder on disk, where a stalled disk would stall the worker (see gunicorn_conf)."""
+    env = gunicorn_env(tfserving.rest_url, tmp_path)
+    with gunicorn_server(env, tmp_path / "gunicorn.log") as server:
+        (worker,) = server.worker_pids()
+        paths = heartbeat_files(worker)
+    assert len(paths) == 1 and paths[0].startswith("/dev/shm/wgunicorn-"), paths
 
 
 def test_paused_model_server_gives_504_and_no_worker_is_killed(

@@ -60,11 +60,6 @@ def value(samples: dict[tuple[str, frozenset], float], name: str, **labels: str)
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-def worker_pids(master: int) -> set[int]:
-    """gunicorn's workers (the master's children; its upload writers are the workers' children)."""
-    return {int(pid) for pid in Path(f"/proc/{master}/task/{master}/children").read_text().split()}
-
-
 def writers(metrics_dir: Path) -> set[int]:
     """The processes that have counted something: prometheus_client's files are <kind>_<pid>.db."""
     return {int(path.stem.split("_")[-1]) for path in metrics_dir.glob("counter_*.db")}
@@ -235,9 +230,9 @@ def test_counts_add_up_over_two_gunicorn_workers_and_survive_one_exiting(
         assert calls >= 10  # one predict each, plus the first status and metadata calls of each worker
 
         # A worker that counted some of them ends (as at a max_requests restart); gunicorn starts another.
-        victim = min(writers(metrics_dir) & worker_pids(server.pid))
+        victim = min(writers(metrics_dir) & server.worker_pids())
         os.kill(victim, signal.SIGTERM)
-        wait_for(lambda: len(worker_pids(server.pid) - {victim}) == 2, "a new worker", timeout=30)
+        wait_for(lambda: len(server.worker_pids() - {victim}) == 2, "a new worker", timeout=30)
         assert value(scrape(server.url), "tfweb_requests_total", **PREDICT_OK) == 10  # a live worker's answer
         send(10)
         second = scrape(server.url)

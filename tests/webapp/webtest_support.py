@@ -66,6 +66,10 @@ class GunicornServer:
     pid: int  # gunicorn's master process
     process: subprocess.Popen[bytes]
 
+    def worker_pids(self) -> set[int]:
+        """gunicorn's workers (the master's children; its upload writers are the workers' children)."""
+        return {int(pid) for pid in Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()}
+
 
 def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
     def healthy_or_exited() -> bool:

@@ -69,6 +69,13 @@ threads = _count("TFWEB_THREADS", 4)
 timeout = settings.gunicorn_timeout(_config)
 graceful_timeout = timeout
 keepalive = 5
+# gunicorn's heartbeat: each worker touches (os.utime) a file in this folder at every turn of its loop,
+# about twice per request, and the master kills a worker whose file goes stale. The default, the
+# temporary folder, is on disk on Debian and Ubuntu (PrivateTmp= keeps it there), so a stalled disk
+# would stall every worker's loop with it; in memory it cannot, as gunicorn's FAQ advises. Not a speed
+# change: in three interleaved runs of tfstack-bench --web-variant
+# 'heartbeat-on-disk:GUNICORN_CMD_ARGS=--worker-tmp-dir=/tmp' the two differed both ways, within noise.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # journald collects stdout/stderr under systemd. TFWEB_ACCESS_LOG=false (the webapp role's default)
 # drops gunicorn's line per request: about 65 µs of the worker's Python for each prediction (py-spy,
 # 8% of its time holding the GIL) and a journal entry each; /metrics counts requests by endpoint and
