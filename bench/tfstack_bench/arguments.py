@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,26 @@ def _shapes(text: str) -> list[tuple[int, int]]:
             raise argparse.ArgumentTypeError(f"expected WORKERSxTHREADS like 2x4, got {item!r}")
         shapes.append((int(workers), int(threads)))
     return shapes
+
+
+_VARIANT_LABEL = re.compile(r"[a-z0-9][a-z0-9-]*")
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _web_variant(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """LABEL:NAME=VALUE[;NAME=VALUE...] -> (label, ((name, value), ...))."""
+    label, colon, settings = text.partition(":")
+    if not colon or not _VARIANT_LABEL.fullmatch(label):
+        raise argparse.ArgumentTypeError(
+            f"expected LABEL:NAME=VALUE, the label of a-z, 0-9 and '-', got {text!r}"
+        )
+    variables = []
+    for item in settings.split(";"):
+        name, equals, value = item.partition("=")
+        if not equals or not _VARIABLE_NAME.fullmatch(name):
+            raise argparse.ArgumentTypeError(f"expected NAME=VALUE after {label}:, got {item!r}")
+        variables.append((name, value))
+    return label, tuple(variables)
 
 
 def _transports(text: str) -> list[str]:
@@ -125,6 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the web front end from this folder's tfserving_web (another checkout's webapp/), "
         "to compare versions",
     )
+    own.add_argument(
+        "--web-variant",
+        dest="web_variants",
+        type=_web_variant,
+        action="append",
+        default=[],
+        metavar="LABEL:NAME=VALUE[;NAME=VALUE]",
+        help="one more gunicorn of the web front end (the first transport, the deployment's shape) with "
+        "these environment variables added, measured in the same interleaved run as path "
+        "web-<transport>-LABEL; repeatable. E.g. 'no-storing:TFWEB_STORE_UPLOADS=false', or "
+        "'heartbeat-on-disk:GUNICORN_CMD_ARGS=--worker-tmp-dir=/tmp' (gunicorn's options override "
+        "its config module's)",
+    )
     own.add_argument("--no-netns", action="store_true", help="do not run in a private network namespace")
     load_group = parser.add_argument_group("load")
     load_group.add_argument(
@@ -162,3 +196,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out.add_argument("--raw-latencies", action="store_true", help="keep every latency in results.json")
     return parser
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The arguments, and the checks that involve more than one of them (one line each)."""
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    labels = [label for label, _ in arguments.web_variants]
+    if len(set(labels)) < len(labels):
+        parser.error("each --web-variant needs a label of its own")
+    if arguments.web_variants and (arguments.rest_url or arguments.grpc_target or arguments.web_url):
+        parser.error("--web-variant starts a gunicorn of the bench's own stack: not with given URLs")
+    return arguments

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tfstack_bench import coldstart, floor_apps, inputs, load, machine, netns, plots, report, summary
-from tfstack_bench.arguments import build_parser
+from tfstack_bench.arguments import parse
 from tfstack_bench.paths import (
     DirectGrpc,
     InProcessFloor,
@@ -62,10 +62,10 @@ class Setup:
 
 
 def _deployment_gunicorn() -> GunicornShape:
-    """gunicorn's worker class, workers and threads as the deployment's config module sets them on
-    this machine."""
+    """gunicorn's worker class, workers, threads and heartbeat folder as the deployment's config module
+    sets them on this machine."""
     conf = importlib.import_module("tfserving_web.gunicorn_conf")
-    return GunicornShape(conf.worker_class, conf.workers, conf.threads)
+    return GunicornShape(conf.worker_class, conf.workers, conf.threads, conf.worker_tmp_dir)
 
 
 def _given_paths(arguments: argparse.Namespace, images: list[bytes], setup: Setup) -> None:
@@ -91,6 +91,7 @@ def _own_paths(
     transport, shape = arguments.web_transports[0], (deployed.workers, deployed.threads)
     shapes = arguments.web_shapes or [shape]
     variants = [WebVariant(name, *each) for name in arguments.web_transports for each in shapes]
+    variants += [WebVariant(transport, *shape, label, env) for label, env in arguments.web_variants]
     stack = running.enter_context(
         OwnStack(workdir, arguments.model, arguments.model_base, variants, arguments.web_source, progress)
     )
@@ -100,9 +101,10 @@ def _own_paths(
     web = []
     for name, server in stack.web.items():
         variant = server.variant
+        added = "".join(f", {name}={value}" for name, value in variant.env)
         description = (
             f"web front end POST /api/predict (multipart), gunicorn {variant.workers}x{variant.threads}, "
-            f"{variant.transport} to TF Serving"
+            f"{variant.transport} to TF Serving{added}"
         )
         setup.paths.append(web_front_end(server.url, images, name, description))
         web.append(
@@ -111,6 +113,7 @@ def _own_paths(
                 "transport": variant.transport,
                 "workers": variant.workers,
                 "threads": variant.threads,
+                "env": dict(variant.env),
             }
         )
     setup.stack.update(
@@ -355,7 +358,7 @@ def run(arguments: argparse.Namespace, argv: list[str], progress: Progress) -> N
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    arguments = build_parser().parse_args(argv)
+    arguments = parse(argv)
     progress = Progress()
     try:
         run(arguments, argv, progress)

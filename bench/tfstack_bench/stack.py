@@ -148,16 +148,20 @@ def start_standin(
 
 @dataclass(frozen=True)
 class WebVariant:
-    """One gunicorn of the web front end: its transport to TF Serving and its workers x threads."""
+    """One gunicorn of the web front end: its transport to TF Serving, its workers x threads, and
+    environment variables added to the deployment's (`label` names them in the path)."""
 
     transport: str
     workers: int
     threads: int
+    label: str = ""
+    env: tuple[tuple[str, str], ...] = ()
 
     def name(self, with_shape: bool) -> str:
-        """web-rest, or web-rest-2x4 when several shapes are compared."""
+        """web-rest, web-rest-2x4 when several shapes are compared, web-rest-LABEL for added variables."""
         shape = f"-{self.workers}x{self.threads}" if with_shape else ""
-        return f"web-{self.transport}{shape}"
+        label = f"-{self.label}" if self.label else ""
+        return f"web-{self.transport}{shape}{label}"
 
 
 @dataclass
@@ -192,6 +196,7 @@ def start_web(
         "TFWEB_THREADS": str(variant.threads),
         # As the webapp role deploys it: no access log (/metrics counts the requests).
         "TFWEB_ACCESS_LOG": "false",
+        **dict(variant.env),
     }
     if web_source:
         # Another checkout's tfserving_web ahead of the installed one (before/after comparisons).
@@ -207,11 +212,13 @@ def start_web(
 
 @dataclass(frozen=True)
 class GunicornShape:
-    """What of the deployment's gunicorn config shapes the hop: worker class, workers x threads."""
+    """What of the deployment's gunicorn config shapes the hop: worker class, workers x threads, and
+    the folder of the workers' heartbeat files (None: gunicorn's default, the temporary folder)."""
 
     worker_class: str
     workers: int
     threads: int
+    worker_tmp_dir: str | None = None
 
 
 def _answers_post(url: str) -> bool:
@@ -243,6 +250,7 @@ def start_floor(
         f"--worker-class={shape.worker_class}",
         f"--workers={shape.workers}",
         f"--threads={shape.threads}",
+        *([f"--worker-tmp-dir={shape.worker_tmp_dir}"] if shape.worker_tmp_dir else []),
         f"--bind=127.0.0.1:{port}",
         # No access log is gunicorn's default; no control socket, whose default path is one for
         # every gunicorn of the user, so two of them would take it from each other.

@@ -37,7 +37,14 @@ def test_help_and_bad_input() -> None:
     helped = subprocess.run([str(BENCH), "--help"], capture_output=True, text=True, timeout=60)
     assert helped.returncode == 0
     assert "--lb-url" in helped.stdout and "--web-url" in helped.stdout
-    for argv in (["--levels", "one,two"], ["--coldstart-repeats", "-1"]):
+    for argv in (
+        ["--levels", "one,two"],
+        ["--coldstart-repeats", "-1"],
+        ["--web-variant", "Not A Label:TFWEB_STORE_UPLOADS=false"],
+        ["--web-variant", "no-storing:TFWEB_STORE_UPLOADS"],
+        ["--web-variant", "a:X=1", "--web-variant", "a:Y=2"],
+        ["--web-variant", "a:X=1", "--web-url", "http://127.0.0.1:8080"],
+    ):
         bad = subprocess.run([str(BENCH), *argv], capture_output=True, text=True, timeout=60)
         assert bad.returncode == 2, argv
         assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
@@ -55,21 +62,27 @@ def test_a_tiny_run_writes_the_report_plots_and_numbers(tmp_path: Path) -> None:
         "--cell-seconds=0.2",
         "--cell-requests=20",
         "--coldstart-repeats=1",
+        "--web-variant=no-storing:TFWEB_STORE_UPLOADS=false;TFWEB_UPLOADS_KEPT=5",
         f"--output={output}",
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "[ 14/14]" in result.stdout  # one progress line per burst: 7 paths x 2 levels
+    assert "[ 16/16]" in result.stdout  # one progress line per burst: 8 paths x 2 levels
     results = json.loads((output / "results.json").read_text())
     paths = [path["name"] for path in results["paths"]]
     floors = ["gunicorn-floor", "grpc-relay-floor"]
-    assert paths == ["in-process", "rest", "grpc", "web-grpc", "web-rest", *floors]
+    assert paths == ["in-process", "rest", "grpc", "web-grpc", "web-rest", "web-grpc-no-storing", *floors]
     rows = {(row["path"], row["clients"]): row for row in results["summary"]}
     assert set(rows) == {(path, clients) for path in paths for clients in (1, 2)}
     assert all(row["errors"] == 0 and row["requests"] > 0 and row["p50_ms"] > 0 for row in rows.values())
     assert results["headline"]["web_path"] == "web-grpc"
     # The floors are reference paths: measured like the web front end, judged against nothing.
-    assert [v["web_path"] for v in results["verdicts"]] == ["web-grpc", "web-rest"]
+    assert [v["web_path"] for v in results["verdicts"]] == ["web-grpc", "web-rest", "web-grpc-no-storing"]
+    variant = next(web for web in results["stack"]["web"] if web["path"] == "web-grpc-no-storing")
+    assert (variant["transport"], variant["env"]) == (
+        "grpc",
+        {"TFWEB_STORE_UPLOADS": "false", "TFWEB_UPLOADS_KEPT": "5"},
+    )
     floor = results["floor"]
     assert (floor["web_path"], floor["call_path"], floor["clients"]) == ("web-grpc", "grpc", 1)
     for path, key in [
