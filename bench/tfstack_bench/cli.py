@@ -101,7 +101,7 @@ def _own_paths(
     web = []
     for name, server in stack.web.items():
         variant = server.variant
-        added = "".join(f", {name}={value}" for name, value in variant.env)
+        added = "".join(f", {variable}={value}" for variable, value in variant.env)
         description = (
             f"web front end POST /api/predict (multipart), gunicorn {variant.workers}x{variant.threads}, "
             f"{variant.transport} to TF Serving{added}"
