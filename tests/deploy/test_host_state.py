@@ -193,5 +193,21 @@ def test_digits_classified_through_the_web_front_end(host, digit_pngs) -> None:
     assert correct / len(digit_pngs) >= 0.95
 
 
+def test_a_page_upload_is_stored_and_listed_back_from_inside_the_sandbox(host, digit_pngs) -> None:
+    """The page's upload goes through the writer process into the SQLite database in the unit's state
+    folder (ProtectSystem=strict, the system-call filter), and the page lists and serves it back."""
+    png, _ = digit_pngs[0]
+    with requests.Session() as visitor:
+        answer = visitor.post(f"{WEB_URL}/", files={"image": ("digit.png", png, "image/png")}, timeout=20)
+        assert answer.status_code == 200, answer.text[-500:]
+        page = visitor.get(f"{WEB_URL}/", timeout=20).text
+        thumbnails = re.findall(r'src="(/uploads/[^"]+\.thumb\.png)"', page)
+        assert thumbnails, box_shell(host, f"journalctl -u {WEB_UNIT} -n 30 --no-pager")
+        thumbnail = visitor.get(f"{WEB_URL}{thumbnails[0]}", timeout=20)
+        assert thumbnail.status_code == 200 and thumbnail.content.startswith(b"\x89PNG")
+    database = host.file("/var/lib/tfserving-web/predict_images/uploads.sqlite3")
+    assert database.is_file and database.user == "tfserving-web"
+
+
 def test_web_front_end_is_ready(host) -> None:
     assert requests.get(f"{WEB_URL}/readyz", timeout=10).status_code == 200

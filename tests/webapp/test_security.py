@@ -73,6 +73,8 @@ def test_every_answer_carries_the_headers_and_stored_images_are_only_images(
         assert image.status_code == 200 and image.headers["Content-Type"] == "image/png"
         assert "private" in image.headers["Cache-Control"]
         assert_browser_headers(image)
+        etag = image.headers["ETag"]
+    assert client.get(thumbnail, headers={"If-None-Match": etag}).status_code == 304
     for missing in ("/no-such-page", "/uploads/nothing.png", thumbnail.replace(".thumb.png", ".html")):
         error = client.get(missing)
         assert error.status_code == 404
@@ -216,19 +218,23 @@ def test_token_buckets_refill_at_the_rate_and_forget_the_oldest_client() -> None
     assert "a" not in buckets._buckets
 
 
-def test_stored_predictions_expire_in_time_as_well_as_in_count(tmp_path: Path) -> None:
+def test_stored_predictions_expire_and_leave_no_copy_on_disk(tmp_path: Path) -> None:
     store = PredictionStore(str(tmp_path / "uploads"), keep=10, max_age=1.0)
     image = check_image(png_bytes(Image.effect_noise((16, 16), 80)), max_pixels=256)
     prediction = Prediction(model="digits", version=1, class_id=3, probabilities=[0.1] * 10, latency_ms=1.0)
     entry = store.new_entry(image, prediction, visitor="v" * 32)
-    store.write(entry, image.original)
+    store.write([(entry, image.original)])
     assert [e.id for e in store.recent(5, "v" * 32)] == [entry.id]
-    assert store.path_of(entry.thumbnail_file, "v" * 32) is not None
+    picture = store.picture(entry.image_file, "v" * 32)
+    assert picture is not None and picture.data == image.original
     time.sleep(1.1)
     assert store.recent(5, "v" * 32) == []
-    assert store.path_of(entry.thumbnail_file, "v" * 32) is None
+    assert store.picture(entry.thumbnail_file, "v" * 32) is None
     store.prune()
-    assert list((tmp_path / "uploads").iterdir()) == []
+    # Deleted, not only unlisted: neither the database nor its write-ahead log keeps the upload's bytes.
+    on_disk = b"".join(path.read_bytes() for path in (tmp_path / "uploads").iterdir())
+    assert on_disk and image.original not in on_disk
+    assert entry.id.encode() not in on_disk
 
 
 def test_the_secure_cookie_setting_marks_the_cookie(make_app: AppFactory, dead_rest_url) -> None:
@@ -262,9 +268,10 @@ def test_expired_uploads_are_deleted_without_new_uploads(
     store = app.extensions["prediction_store"]
     image = check_image(png_bytes(Image.effect_noise((16, 16), 80)), max_pixels=256)
     prediction = Prediction(model="digits", version=1, class_id=3, probabilities=[0.1] * 10, latency_ms=1.0)
-    store.write(store.new_entry(image, prediction, visitor="v" * 32), image.original)
+    entry = store.new_entry(image, prediction, visitor="v" * 32)
+    store.write([(entry, image.original)])
     assert app.test_client().get("/healthz").status_code == 200  # the worker's first request
     deadline = time.monotonic() + 10
-    while any(store.folder.iterdir()) and time.monotonic() < deadline:
+    while store.has(entry.id) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert list(store.folder.iterdir()) == []
+    assert not store.has(entry.id)

@@ -4,9 +4,11 @@ the page, storage, the model picker, readiness, and transport failures (down, pa
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import re
 import socket
+import sqlite3
 import statistics
 import time
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from flask.testing import FlaskClient
 
 from tests.support.network import free_port
 from tests.webapp.webtest_support import AppFactory, Digit, require_digits
+from tfserving_web.uploads.store import DATABASE_NAME
 
 pytestmark = pytest.mark.slow
 
@@ -137,11 +140,15 @@ def test_uploads_are_stored_under_generated_names_and_bounded(
     # The uploads are written by the worker's storing thread, after the answers: wait for it.
     assert app.extensions["upload_queue"]().flush(timeout=10)
     folder = Path(app.config["UPLOAD_FOLDER"])
-    names = sorted(path.name for path in folder.iterdir())
-    # 3 entries x (image, record): no thumbnail for the JSON API's uploads, which no page lists;
-    # nothing named after the client's filename.
-    assert len(names) == 6, names
-    assert all(re.fullmatch(r"\d{8}T\d{12}-[0-9a-f]{8}\.(png|thumb\.png|json)", name) for name in names)
+    # The database and its write-ahead log: nothing named after the client's filename.
+    database_files = {DATABASE_NAME, f"{DATABASE_NAME}-wal", f"{DATABASE_NAME}-shm"}
+    assert {path.name for path in folder.iterdir()} <= database_files
+    with contextlib.closing(sqlite3.connect(folder / DATABASE_NAME)) as database:
+        rows = database.execute("SELECT id, image_extension, thumbnail IS NULL FROM predictions").fetchall()
+    # The 3 latest, under generated ids; no thumbnail for the JSON API's uploads, which no page lists.
+    assert len(rows) == 3, rows
+    assert all(re.fullmatch(r"\d{8}T\d{12}-[0-9a-f]{8}", entry_id) for entry_id, _, _ in rows)
+    assert {(extension, no_thumbnail) for _, extension, no_thumbnail in rows} == {("png", 1)}
     assert not (tmp_path / "etc").exists()
     assert client.get("/uploads/..%2F..%2Fetc%2Fpasswd").status_code == 404
     assert client.get("/uploads/webapp.cfg").status_code == 404

@@ -35,7 +35,7 @@ path:
   type: str
   returned: success
 filename:
-  description: Its file name, e.g. C(tfserving_web-0.2.0-py3-none-any.whl).
+  description: Its file name, e.g. C(tfserving_web-0.3.0-py3-none-any.whl).
   type: str
   returned: success
 name:

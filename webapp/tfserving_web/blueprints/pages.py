@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 
 from flask import Blueprint, abort, current_app, render_template, request, send_file
 from werkzeug.wrappers import Response
@@ -133,10 +134,13 @@ def stored_file(filename: str) -> Response:
     """A stored upload or thumbnail of this visitor's; only names the app generated are served, as the
     image type they were checked to be (the name's extension, chosen by the app; nosniff)."""
     store = prediction_store(current_app)
-    path = store.path_of(filename, current_visitor(create=False)) if store is not None else None
-    if path is None:
+    picture = store.picture(filename, current_visitor(create=False)) if store is not None else None
+    if picture is None:
         abort(404)
-    response = send_file(path, mimetype=_IMAGE_TYPES[path.suffix], max_age=3600)
+    # A name's picture never changes: the name serves as its ETag.
+    response = send_file(
+        io.BytesIO(picture.data), mimetype=_IMAGE_TYPES[picture.extension], max_age=3600, etag=filename
+    )
     # Private to the visitor: no shared cache may keep it.
     response.cache_control.public = False
     response.cache_control.private = True
@@ -144,9 +148,9 @@ def stored_file(filename: str) -> Response:
 
 
 _IMAGE_TYPES = {
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".gif": "image/gif",
-    ".bmp": "image/bmp",
-    ".webp": "image/webp",
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "gif": "image/gif",
+    "bmp": "image/bmp",
+    "webp": "image/webp",
 }

@@ -1,6 +1,6 @@
 """Stores uploads off the request path: a bounded queue per worker process, and a thread that hands
-what it holds, in batches, to the worker's upload writer process (`writer`), which writes the
-files, makes the thumbnail and prunes.
+what it holds, in batches, to the worker's upload writer process (`writer`), which makes the
+thumbnails and stores each batch in one transaction.
 
 The answer never waits for the disk: `submit` only puts the upload in the queue, and when the queue is
 full (a disk far slower than the requests) that upload is not stored and a warning is logged. A
@@ -48,15 +48,18 @@ BATCH_SECONDS = 0.05
 _HEADER = struct.Struct(">I")
 
 
-def frame(entry: StoredPrediction, original: bytes) -> bytes:
-    """One upload as the writer reads it: a 4-byte length, then a pickle of (record, upload bytes).
-    The pipe is private to the worker and its writer, so pickle is safe here."""
-    payload = pickle.dumps((entry, original), protocol=pickle.HIGHEST_PROTOCOL)
+Upload = tuple[StoredPrediction, bytes]  # the record, and the upload's bytes
+
+
+def frame(uploads: list[Upload]) -> bytes:
+    """A batch of uploads as the writer reads it: a 4-byte length, then a pickle of the list. The
+    pipe is private to the worker and its writer, so pickle is safe here."""
+    payload = pickle.dumps(uploads, protocol=pickle.HIGHEST_PROTOCOL)
     return _HEADER.pack(len(payload)) + payload
 
 
-def read_frames(stream: BinaryIO) -> Iterator[tuple[StoredPrediction, bytes]]:
-    """(record, upload bytes) for each complete frame, until the stream ends."""
+def read_frames(stream: BinaryIO) -> Iterator[list[Upload]]:
+    """The batch in each complete frame, until the stream ends."""
     while len(header := stream.read(_HEADER.size)) == _HEADER.size:
         yield pickle.loads(stream.read(_HEADER.unpack(header)[0]))
 
@@ -69,7 +72,7 @@ class UploadQueue:
     ) -> None:
         self.store = store
         self.writer_command = list(writer_command or self._writer_command(store))
-        self._queue: queue.Queue[tuple[StoredPrediction, bytes] | None] = queue.Queue(maxsize=size)
+        self._queue: queue.Queue[Upload | None] = queue.Queue(maxsize=size)
         self._lock = threading.Lock()
         self.dropped = 0
         self._last: StoredPrediction | None = None
@@ -115,13 +118,12 @@ class UploadQueue:
 
     def flush(self, timeout: float) -> bool:
         """Wait (at most `timeout` s) until the uploads submitted so far are stored, so a page drawn
-        now lists them. The writer stores in order, so the last one's record on disk says all are."""
+        now lists them. The writer stores in order, so the last one stored says all are."""
         last = self._last
         if last is None:
             return True
-        record = self.store.folder / f"{last.id}.json"
         deadline = time.monotonic() + timeout
-        while not record.exists():
+        while not self.store.has(last.id):
             if time.monotonic() > deadline:
                 return False
             time.sleep(FLUSH_POLL_SECONDS)
@@ -170,7 +172,7 @@ class UploadQueue:
             stopping = batch[-1] is None
             uploads = [item for item in batch if item is not None]
             if uploads:
-                self._send(b"".join(frame(entry, original) for entry, original in uploads), len(uploads))
+                self._send(frame(uploads), len(uploads))
         self._stop_writer()
 
     def _send(self, data: bytes, count: int) -> None:

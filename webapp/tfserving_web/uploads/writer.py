@@ -1,14 +1,15 @@
 """The process that stores one web worker's uploads:
 `python -m tfserving_web.uploads.writer FOLDER KEEP MAX_AGE`.
 
-Started by the worker's UploadQueue, it reads uploads from its standard input (queue.frame:
-a 4-byte length and a pickle of (record, upload bytes), sent only by that worker) and writes them with the
-PredictionStore, in the order received: files, thumbnail, record, pruning. It ends when its input
-ends, after writing everything received: the worker closes it when it stops, or the kernel does when
-the worker dies. Stop signals are ignored for that reason, so a stop never cuts a write short.
+Started by the worker's UploadQueue, it reads batches of uploads from its standard input
+(queue.frame: a 4-byte length and a pickle of a list of (record, upload bytes), sent only by that
+worker) and stores each batch with the PredictionStore in one transaction, in the order received. It
+ends when its input ends, after storing everything received: the worker closes it when it stops, or
+the kernel does when the worker dies. Stop signals are ignored for that reason, so a stop never cuts a
+write short.
 
-A process, not a thread of the worker: each write is a dozen system calls, and a thread would need
-the worker's GIL back after every one of them, so it starved while requests ran and made them wait.
+A process, not a thread of the worker: making thumbnails and writing need the GIL, and a thread
+would take it from the requests (measured with files: it starved while requests ran and made them wait).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 import sys
 
+from tfserving_web.uploads import legacy_files
 from tfserving_web.uploads.queue import read_frames
 from tfserving_web.uploads.store import PredictionStore
 
@@ -37,15 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="tfserving-web upload writer: %(message)s")
     store = PredictionStore(folder, keep=int(keep), max_age=float(max_age))
     try:
+        legacy_files.move_into(store)
         store.prune()  # what expired while this worker's writer was not running
-    except OSError as error:
-        log.warning("could not prune %s: %s", folder, error)
-    for entry, original in read_frames(sys.stdin.buffer):
+    except (OSError, sqlite3.Error) as error:
+        log.warning("could not prune %s: %s", store.path, error)
+    for uploads in read_frames(sys.stdin.buffer):
         try:
-            store.write(entry, original)
-        except OSError as error:
-            # A full or read-only disk: the user already has the answer; say it in the log.
-            log.warning("could not store upload %s in %s: %s", entry.id, folder, error)
+            store.write(uploads)
+        except (OSError, sqlite3.Error) as error:
+            # A full or read-only disk: the users already have their answers; say it in the log.
+            log.warning("could not store %d upload(s) in %s: %s", len(uploads), store.path, error)
     return 0
 
 

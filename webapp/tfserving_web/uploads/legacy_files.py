@@ -1,0 +1,52 @@
+"""Moves the uploads that tfserving-web 0.2 kept as files into the database, once, when a writer
+starts: `<id>.json` (the record), `<id>.<extension>` (the upload) and `<id>.thumb.png`, beside
+`.tmp-*` leftovers of writes cut short. Without this, an upgrade would leave them on disk for good
+(nothing prunes them any more) and empty visitors' lists. Expired entries are deleted, not moved.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from pathlib import Path
+
+from tfserving_web.uploads.store import PredictionStore, StoredPrediction
+
+log = logging.getLogger(__name__)
+
+LEGACY_FILE = re.compile(r"^(\.tmp-)?\d{8}T\d{12}-[0-9a-f]{8}\.(png|jpg|gif|bmp|webp|thumb\.png|json)$")
+
+
+def _entry_of(record: Path) -> tuple[StoredPrediction, bytes] | None:
+    """The entry a record file describes, with its upload's bytes; None if it is incomplete."""
+    try:
+        fields = json.loads(record.read_text())
+        image_file = fields.pop("image_file")
+        del fields["thumbnail_file"]
+        original = (record.parent / image_file).read_bytes()
+        entry = StoredPrediction(image_extension=image_file.rpartition(".")[2], **fields)
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        log.warning("not moving stored prediction %s into the database: %s", record.name, error)
+        return None
+    return entry, original
+
+
+def move_into(store: PredictionStore) -> int:
+    """Move the folder's 0.2 entries into the store, then delete their files; the number moved."""
+    try:
+        names = [name for name in os.listdir(store.folder) if LEGACY_FILE.match(name)]
+    except FileNotFoundError:
+        return 0
+    if not names:
+        return 0
+    records = sorted(store.folder / name for name in names if name.endswith(".json") and name[0] != ".")
+    entries = [entry for entry in map(_entry_of, records) if entry is not None]
+    if entries:
+        store.write(entries)  # thumbnails are made again; expired and surplus entries are pruned
+        store.prune()
+    for name in names:
+        (store.folder / name).unlink(missing_ok=True)
+    log.warning("moved %d stored prediction(s) from files into %s", len(entries), store.path)
+    return len(entries)
