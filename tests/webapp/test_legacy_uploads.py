@@ -49,6 +49,12 @@ def test_the_first_writer_moves_the_old_files_into_the_database(tmp_path: Path) 
     (folder / f".tmp-{id_stamp(now)}-0000000d.json").write_text("{cut short")  # a write cut short
     (folder / f"{id_stamp(now)}-0000000e.png").write_bytes(original)  # an upload without its record
     (folder / "README.operator").write_text("not ours")
+    # A record naming a file outside the folder is not followed.
+    (tmp_path / "secret.png").write_bytes(original)
+    outside = f"{id_stamp(now - 10)}-0000000f"
+    write_legacy_entry(folder, outside, original, VISITOR)
+    record = json.loads((folder / f"{outside}.json").read_text())
+    (folder / f"{outside}.json").write_text(json.dumps({**record, "image_file": "../secret.png"}))
 
     subprocess.run(
         [sys.executable, "-m", "tfserving_web.uploads.writer", str(folder), "100", "3600"],
@@ -64,6 +70,7 @@ def test_the_first_writer_moves_the_old_files_into_the_database(tmp_path: Path) 
     assert picture is not None and picture.data == original
     thumbnail = store.picture(moved.thumbnail_file, VISITOR)
     assert thumbnail is not None and thumbnail.data.startswith(b"\x89PNG")  # made again
-    assert store.has(api_upload) and not store.has(expired)
+    assert store.has(api_upload) and not store.has(expired) and not store.has(outside)
+    assert (tmp_path / "secret.png").exists()
     leftovers = sorted(path.name for path in folder.iterdir() if not path.name.startswith("uploads.sqlite3"))
     assert leftovers == ["README.operator"]

@@ -10,9 +10,10 @@ import json
 import logging
 import os
 import re
+import sqlite3
 from pathlib import Path
 
-from tfserving_web.uploads.store import PredictionStore, StoredPrediction
+from tfserving_web.uploads.store import STORED_FILE, THUMBNAIL, PredictionStore, StoredPrediction
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,12 @@ def _entry_of(record: Path) -> tuple[StoredPrediction, bytes] | None:
         fields = json.loads(record.read_text())
         image_file = fields.pop("image_file")
         del fields["thumbnail_file"]
+        # Only the upload the record's own id names, in this folder.
+        name = STORED_FILE.match(image_file)
+        if name is None or name.groups()[0] != fields["id"] or name.groups()[1] == THUMBNAIL:
+            raise ValueError(f"unexpected image file {image_file!r}")
         original = (record.parent / image_file).read_bytes()
-        entry = StoredPrediction(image_extension=image_file.rpartition(".")[2], **fields)
+        entry = StoredPrediction(image_extension=name.groups()[1], **fields)
     except (OSError, ValueError, TypeError, KeyError) as error:
         log.warning("not moving stored prediction %s into the database: %s", record.name, error)
         return None
@@ -43,9 +48,11 @@ def move_into(store: PredictionStore) -> int:
         return 0
     records = sorted(store.folder / name for name in names if name.endswith(".json") and name[0] != ".")
     entries = [entry for entry in map(_entry_of, records) if entry is not None]
-    if entries:
+    try:
         store.write(entries)  # thumbnails are made again; expired and surplus entries are pruned
         store.prune()
+    except sqlite3.IntegrityError:
+        return 0  # another worker's writer, started at the same moment, moved them
     for name in names:
         (store.folder / name).unlink(missing_ok=True)
     log.warning("moved %d stored prediction(s) from files into %s", len(entries), store.path)
