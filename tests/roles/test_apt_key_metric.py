@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,14 +16,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.file_server import serving_folder
-from tests.support.paths import REPO_ROOT, VENV_BIN
-from tests.support.playbooks import PlaybookRun
+from tests.support.playbooks import PlaybookRun, play_here
 
 pytestmark = pytest.mark.slow
 
 METRIC = "tfstack_apt_signing_key_expiry_timestamp_seconds"
-# The system's Python starts modules faster than the virtual environment's (about 0.4 s a task less).
-PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
 PLAYBOOK = """
 - name: Install a signing key the way the roles do
   hosts: localhost
@@ -70,15 +66,8 @@ def key_folder(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def install(tmp_path: Path, key_url: str, keyring: Path, metric_dir: Path | str, *args: str) -> PlaybookRun:
-    playbook = tmp_path / "apt_key.yml"
-    playbook.write_text(PLAYBOOK)
     extra = {"key_url": key_url, "keyring": str(keyring), "metric_dir": str(metric_dir)}
-    command = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook), *args]
-    command += ["-e", f"ansible_python_interpreter={PYTHON}"]
-    command += [argument for name, value in extra.items() for argument in ("-e", f"{name}={value}")]
-    env = {**os.environ, "ANSIBLE_ROLES_PATH": str(REPO_ROOT / "roles"), "ANSIBLE_NOCOLOR": "1"}
-    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    run = PlaybookRun(done.returncode, done.stdout + done.stderr)
+    run = play_here(PLAYBOOK, tmp_path, extra, *args)
     assert run.returncode == 0, run.output[-3000:]
     return run
 
