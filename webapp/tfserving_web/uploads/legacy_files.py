@@ -1,7 +1,8 @@
 """Moves the uploads that tfserving-web 0.2 kept as files into the database, once, when a writer
 starts: `<id>.json` (the record), `<id>.<extension>` (the upload) and `<id>.thumb.png`, beside
 `.tmp-*` leftovers of writes cut short. Without this, an upgrade would leave them on disk for good
-(nothing prunes them any more) and empty visitors' lists. Expired entries are deleted, not moved.
+(nothing prunes them any more) and empty visitors' lists. Expired entries go with the prune the
+writer runs next.
 """
 
 from __future__ import annotations
@@ -13,11 +14,21 @@ import re
 import sqlite3
 from pathlib import Path
 
-from tfserving_web.uploads.store import STORED_FILE, THUMBNAIL, PredictionStore, StoredPrediction
+from tfserving_web.uploads.store import (
+    ENTRY_ID_PATTERN,
+    PICTURE_EXTENSIONS,
+    STORED_FILE,
+    THUMBNAIL,
+    PredictionStore,
+    StoredPrediction,
+)
 
 log = logging.getLogger(__name__)
 
-LEGACY_FILE = re.compile(r"^(\.tmp-)?\d{8}T\d{12}-[0-9a-f]{8}\.(png|jpg|gif|bmp|webp|thumb\.png|json)$")
+# An entry's files as 0.2 named them: its pictures, its record (.json), and temporary names of either.
+LEGACY_FILE = re.compile(
+    rf"^(\.tmp-)?{ENTRY_ID_PATTERN}\.({'|'.join(map(re.escape, (*PICTURE_EXTENSIONS, 'json')))})$"
+)
 
 
 def _entry_of(record: Path) -> tuple[StoredPrediction, bytes] | None:
@@ -49,8 +60,7 @@ def move_into(store: PredictionStore) -> int:
     records = sorted(store.folder / name for name in names if name.endswith(".json") and name[0] != ".")
     entries = [entry for entry in map(_entry_of, records) if entry is not None]
     try:
-        store.write(entries)  # thumbnails are made again; expired and surplus entries are pruned
-        store.prune()
+        store.write(entries)  # thumbnails are made again; the writer prunes what expired next
     except sqlite3.IntegrityError:
         return 0  # another worker's writer, started at the same moment, moved them
     for name in names:

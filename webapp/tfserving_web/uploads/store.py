@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tfserving_web.model_server import Prediction
-from tfserving_web.uploads.images import CheckedImage, thumbnail_png
+from tfserving_web.uploads.images import EXTENSIONS, CheckedImage, thumbnail_png
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,11 @@ DATABASE_NAME = "uploads.sqlite3"
 # How long a connection waits for another process's write transaction (each takes milliseconds).
 BUSY_SECONDS = 10.0
 # <UTC time in µs, so ids sort by age>-<random>, e.g. 20261129T123456789012-3f9a1c2b
-ENTRY_ID = re.compile(r"^\d{8}T\d{12}-[0-9a-f]{8}$")
-# The names the page uses for an entry's pictures: <id>.<extension of the upload> and <id>.thumb.png.
-STORED_FILE = re.compile(r"^(\d{8}T\d{12}-[0-9a-f]{8})\.(png|jpg|gif|bmp|webp|thumb\.png)$")
+ENTRY_ID_PATTERN = r"\d{8}T\d{12}-[0-9a-f]{8}"
 THUMBNAIL = "thumb.png"
+# The names the page uses for an entry's pictures: <id>.<extension of the upload> and <id>.thumb.png.
+PICTURE_EXTENSIONS = (*EXTENSIONS.values(), THUMBNAIL)
+STORED_FILE = re.compile(rf"^({ENTRY_ID_PATTERN})\.({'|'.join(map(re.escape, PICTURE_EXTENSIONS))})$")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
