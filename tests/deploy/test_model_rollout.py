@@ -74,7 +74,7 @@ def test_corrupt_version_fails_the_play_and_the_old_one_keeps_serving(
     # The server may retry the load; the gate fails either on the load error or on this timeout.
     run = converged_box.run(
         "playbooks/models.yml",
-        extra_vars={**models_from(digits_source), "tensorflow_serving_health_timeout": 60},
+        extra_vars={**models_from(digits_source), "tensorflow_serving_health_timeout": 30},
     )
 
     assert run.returncode != 0, "a corrupt version must fail the rollout"
