@@ -40,7 +40,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -51,7 +50,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import parallel
-from tests.support.network import free_port
+from tests.support.network import accepts, free_port
 from tests.support.paths import REPO_ROOT, SERVING_MODEL_DIR
 from tests.support.waiting import wait_for
 
@@ -195,15 +194,7 @@ class StandinServer:
 
     def _grpc_open(self) -> bool:
         self._check_running()
-        return _grpc_port_accepts(self.grpc_port)
-
-
-def _grpc_port_accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
+        return accepts("127.0.0.1", self.grpc_port)
 
 
 def _command_line(flags: Sequence[str], config_path: Path) -> tuple[list[str], int, int]:

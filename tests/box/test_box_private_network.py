@@ -7,7 +7,6 @@ make targets 10.213.0.x addresses the project gave its own boxes, or this machin
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 
@@ -15,18 +14,11 @@ import pytest
 
 from nspawn_box import network
 from tests.box.box_support import TEST_BOX_NAME, box_ssh, needs_root_and_nspawn, run_box
+from tests.support.network import accepts
 
 pytestmark = [pytest.mark.box, pytest.mark.slow, needs_root_and_nspawn]
 
 BOXES = {f"{TEST_BOX_NAME}-net1": "10.213.0.241", f"{TEST_BOX_NAME}-net2": "10.213.0.242"}
-
-
-def _connects(host: str, port: int, timeout: float = 3) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -42,7 +34,7 @@ def two_boxes() -> Iterator[None]:
 
 def test_this_machine_reaches_each_box_by_address() -> None:
     for address in BOXES.values():
-        assert _connects(address, 22), f"sshd of the box at {address}:22 does not answer"
+        assert accepts(address, 22, timeout=3), f"sshd of the box at {address}:22 does not answer"
 
 
 def test_each_box_has_its_address_and_no_route_out() -> None:
@@ -86,4 +78,4 @@ def test_destroy_removes_the_namespace_and_its_link() -> None:
         ["ip", "link", "show", "dev", network.host_veth(name)], capture_output=True, check=False
     )
     assert veth.returncode != 0, "the host side of the box's veth pair is still there"
-    assert not _connects("10.213.0.244", 22, timeout=1)
+    assert not accepts("10.213.0.244", 22, timeout=1)

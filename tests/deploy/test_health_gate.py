@@ -3,8 +3,6 @@ running with gRPC only and its unit active (reliability case 12); the front end'
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import requests
 
@@ -17,6 +15,7 @@ from tests.deploy.deploy_support import (
     box_shell,
     wait_until_serving,
 )
+from tests.support.network import accepts
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.box, pytest.mark.slow]
@@ -30,8 +29,7 @@ def squatter_on_rest_port(converged_box, host):
     box_shell(host, "systemctl start tfserving")
     # Up as far as it gets (gRPC only), so the gate's time goes to the model checks, which must fail.
     address, port = GRPC_TARGET.rsplit(":", 1)
-    wait_for(lambda: socket.create_connection((address, int(port)), 2).close() or True,
-             "the server's gRPC port", 180, tolerate=(OSError,))  # fmt: skip
+    wait_for(lambda: accepts(address, int(port), timeout=2), "the server's gRPC port", 180)
     yield
     host.run("systemctl stop port-squatter")
     box_shell(host, "systemctl restart tfserving")
