@@ -31,10 +31,15 @@ help: ## List the targets
 host-packages: ## Install the Debian packages the build and tests use (only missing ones)
 	scripts/install-host-packages
 
+# pip stays in the environment (the mirror's wheelhouse build and `make lock` run it); uv installs the
+# pinned set, in parallel: about 30 s from a warm cache against pip's 105 s on 2 cores. --native-tls:
+# uv trusts what the system trusts (a TLS-inspecting proxy's CA included), as pip with the system bundle.
 $(BIN)/.installed: $(REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements/dev.txt -c requirements/constraints.txt
+	$(BIN)/pip install --quiet uv -c requirements/constraints.txt
+	$(BIN)/uv pip install --quiet --native-tls --compile-bytecode --python $(BIN)/python \
+		-r requirements/dev.txt -c requirements/constraints.txt
 	touch $@
 
 .PHONY: venv
