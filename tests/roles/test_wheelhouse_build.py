@@ -1,6 +1,6 @@
 """package_mirror's wheelhouse build (tasks_from: wheelhouse_build), run on this machine the way the
 controller runs it: across a version bump of one of the project's own packages, then once more with
-nothing changed."""
+nothing changed, then with changed pins."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def write_project(folder: Path, version: str) -> None:
     )
 
 
-def test_a_version_bump_replaces_the_projects_wheel_and_a_rerun_changes_nothing(tmp_path: Path) -> None:
+def test_a_version_bump_replaces_the_projects_wheel_and_only_a_changed_input_rebuilds(tmp_path: Path) -> None:
     project, build = tmp_path / "project", tmp_path / "build"
     constraints = tmp_path / "constraints.txt"
     constraints.write_text("")
@@ -50,8 +50,16 @@ def test_a_version_bump_replaces_the_projects_wheel_and_a_rerun_changes_nothing(
         write_project(project, version)
         run = play_here(PLAYBOOK, tmp_path, extra)
         assert run.returncode == 0, run.output[-3000:]
-        wheels = sorted(path.name for path in wheelhouse.iterdir())
+        wheels = sorted(path.name for path in wheelhouse.glob("*.whl"))
         assert wheels == [f"tfstack_demo-{version}-py3-none-any.whl"]
+    # A build empties the projects' build folder and writes the wheel anew: its mtime tells a build.
+    built = build / "projects" / "tfstack_demo-2.0-py3-none-any.whl"
+    before = built.stat().st_mtime_ns
     again = play_here(PLAYBOOK, tmp_path, extra)
     assert again.returncode == 0, again.output[-3000:]
     assert again.recap["changed"] == 0, again.changed_tasks()
+    assert built.stat().st_mtime_ns == before, "nothing changed, yet the wheel was built again"
+    constraints.write_text("# new pins\n")
+    repinned = play_here(PLAYBOOK, tmp_path, extra)
+    assert repinned.returncode == 0, repinned.output[-3000:]
+    assert built.stat().st_mtime_ns != before, "the pins changed, yet nothing was built"
