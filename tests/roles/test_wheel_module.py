@@ -1,5 +1,6 @@
 """webapp_wheel, run for real on a copy of webapp/: the wheel the webapp role installs is built from a
-clean copy, and its bytes follow its content only, which is what keeps a second deploy at changed=0."""
+clean copy, and its bytes follow its content only, which is what keeps a second deploy at changed=0; an
+unchanged source reuses the wheel built last time."""
 
 from __future__ import annotations
 
@@ -86,9 +87,24 @@ def test_changed_code_replaces_the_wheel_in_place(source: Path, tmp_path: Path) 
 
     new = build(source, dest, tmp_path)
 
-    assert new["sha256"] != old["sha256"]
+    assert new["sha256"] != old["sha256"] and new["built"] is True
     assert new["path"] == old["path"]
-    assert [path.name for path in dest.iterdir()] == [new["filename"]], "no temporary folder is left"
+    # The wheel and the record of its source; no temporary folder is left.
+    assert sorted(path.name for path in dest.iterdir()) == [".source.sha256", new["filename"]]
+
+
+def test_unchanged_code_reuses_the_wheel_unless_the_wheel_changed(source: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "wheels"
+    first = build(source, dest, tmp_path)
+    second = build(source, dest, tmp_path)
+    assert (first["built"], second["built"]) == (True, False)
+    assert (second["path"], second["sha256"]) == (first["path"], first["sha256"])
+    Path(first["path"]).write_bytes(b"not a wheel")
+
+    third = build(source, dest, tmp_path)
+
+    assert third["built"] is True and third["sha256"] == first["sha256"]
+    assert Path(third["path"]).read_bytes() != b"not a wheel"
 
 
 def test_a_folder_without_pyproject_fails(tmp_path: Path) -> None:
