@@ -126,7 +126,9 @@ def drop_and_classify(page, dropped: Digit) -> None:
     dropped_b64 = base64.b64encode(dropped.png).decode()
     files_in_form = page.evaluate(DROP_FILE_JS, ["#dropzone", dropped_b64, "7.png"])
     assert files_in_form == 1
-    assert page.is_visible("#dropzone-preview")
+    # Visible once the browser has decoded the dropped image (it has no size before): waited for, as
+    # that takes longer on a busy machine. Raises when it never shows.
+    page.wait_for_selector("#dropzone-preview", state="visible", timeout=10_000)
     classify_in_the_form(page)
     assert page.inner_text("#predicted-class").strip() == "7"
     bars = page.locator("#top-classes .bar")
