@@ -32,7 +32,7 @@ host-packages: ## Install the Debian packages the build and tests use (only miss
 	scripts/install-host-packages
 
 # pip stays in the environment (the mirror's wheelhouse build and `make lock` run it); uv installs the
-# pinned set, in parallel: about 30 s from a warm cache against pip's 105 s on 2 cores. --native-tls:
+# pinned set in parallel, which is faster than pip alone (the README has the figures). --native-tls:
 # uv trusts what the system trusts (a TLS-inspecting proxy's CA included), as pip with the system bundle.
 $(BIN)/.installed: $(REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)

@@ -89,14 +89,16 @@ def source_digest(copy: Path, python: str) -> str:
     return digest.hexdigest()
 
 
-def reusable_wheel(dest: Path, digest: str) -> Path | None:
-    """The wheel in dest built from the same source, if it is still there unchanged."""
+def reusable_wheel(dest: Path, digest: str) -> tuple[Path, str] | None:
+    """The wheel in dest built from the same source and its SHA-256, if it is still there unchanged."""
     try:
         record = json.loads((dest / RECORD).read_text())
         wheel = dest / record["wheel"]
-        return wheel if record["source"] == digest and sha256(wheel) == record["sha256"] else None
+        if record["source"] == digest and sha256(wheel) == record["sha256"]:
+            return wheel, record["sha256"]
     except (OSError, ValueError, KeyError, TypeError):
-        return None
+        pass
+    return None
 
 
 def build(module: AnsibleModule, source: Path, copy: Path, python: str, work: Path) -> Path:
@@ -112,25 +114,25 @@ def build(module: AnsibleModule, source: Path, copy: Path, python: str, work: Pa
     return wheels[0]
 
 
-def wheel_of(module: AnsibleModule, source: Path, dest: Path, python: str) -> tuple[Path, bool]:
-    """The wheel of `source` in `dest`, and whether it was built now (else reused)."""
+def wheel_of(module: AnsibleModule, source: Path, dest: Path, python: str) -> tuple[Path, str, bool]:
+    """The wheel of `source` in `dest`, its SHA-256, and whether it was built now (else reused)."""
     with tempfile.TemporaryDirectory(prefix=".build-", dir=dest) as work:
         copy = clean_copy(source, Path(work))
         source_sha256 = source_digest(copy, python)
         reused = reusable_wheel(dest, source_sha256)
         if reused is not None:
-            return reused, False
+            return *reused, False
         wheel = build(module, source, copy, python, Path(work))
+        digest = sha256(wheel)
         target = dest / wheel.name
         # Same content, same bytes: leave an identical wheel alone; else replace it atomically, which is
         # also safe against a parallel build of the same code.
-        if not target.is_file() or sha256(target) != sha256(wheel):
+        if not target.is_file() or sha256(target) != digest:
             os.replace(wheel, target)
         record = Path(work) / RECORD
-        entry = {"source": source_sha256, "wheel": target.name, "sha256": sha256(target)}
-        record.write_text(json.dumps(entry))
+        record.write_text(json.dumps({"source": source_sha256, "wheel": target.name, "sha256": digest}))
         os.replace(record, dest / RECORD)
-    return target, True
+    return target, digest, True
 
 
 def sha256(path: Path) -> str:
@@ -150,7 +152,7 @@ def main() -> None:
     # The modes of the files in the wheel follow the umask of the build.
     os.umask(0o022)
     dest.mkdir(parents=True, exist_ok=True)
-    target, built = wheel_of(module, source, dest, module.params["python"])
+    target, digest, built = wheel_of(module, source, dest, module.params["python"])
     name, version = target.name.split("-")[:2]
     module.exit_json(
         changed=False,
@@ -158,7 +160,7 @@ def main() -> None:
         filename=target.name,
         name=name,
         version=version,
-        sha256=sha256(target),
+        sha256=digest,
         built=built,
     )
 
