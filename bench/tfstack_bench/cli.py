@@ -202,16 +202,19 @@ def _measure(
     plan = load.interleaved_schedule(list(by_name), arguments.levels, arguments.rounds, arguments.seed)
     cells = []
     for number, cell_plan in enumerate(plan, start=1):
+        before = machine.cpu_times()
         result = load.run_cell(
             by_name[cell_plan.path], cell_plan, arguments.cell_requests, arguments.cell_seconds
         )
+        result.steal_percent = machine.stolen_percent(before, machine.cpu_times())
         cells.append(result)
         p50 = summary.percentile(sorted(result.latencies_ms), 50)
+        steal = "" if result.steal_percent is None else f"  steal {result.steal_percent:4.1f}%"
         failed = f", {result.errors} FAILED ({result.first_error})" if result.errors else ""
         where = f"[{number:3d}/{len(plan)}] round {cell_plan.round}/{arguments.rounds}"
         progress(
             f"{where} {cell_plan.clients:2d} clients {cell_plan.path:<14} {result.completed:5d} req  "
-            f"p50 {p50:7.2f} ms  {result.throughput:7.1f} req/s{failed}"
+            f"p50 {p50:7.2f} ms  {result.throughput:7.1f} req/s{steal}{failed}"
         )
     return cells
 
@@ -229,6 +232,7 @@ def _cells_json(cells: list[load.CellResult], raw: bool) -> list[dict]:
             "first_error": cell.first_error,
             "elapsed_s": round(cell.elapsed_s, 4),
             "throughput": round(cell.throughput, 2),
+            "steal_percent": cell.steal_percent,
             **{f"p{q}_ms": round(summary.percentile(ordered, q), 3) for q in (50, 95, 99)},
         }
         if raw:
@@ -251,6 +255,7 @@ def _write_report(
 ) -> None:
     finished = datetime.datetime.now().astimezone()
     measured.machine["load_average_at_end"] = machine.load_average()
+    measured.machine["steal_percent"] = summary.steal_summary(measured.cells)
     rows = summary.summarize(measured.cells)
     path_order = [path.name for path in measured.setup.paths]
     has_rest = "rest" in path_order

@@ -36,6 +36,7 @@ class CellResult:
     errors: int = 0
     first_error: str | None = None
     elapsed_s: float = 0.0
+    steal_percent: float | None = None  # of the machine's CPU time during the cell (machine.stolen_percent)
 
     @property
     def completed(self) -> int:

@@ -1,10 +1,12 @@
-"""What the benchmark ran on, for the report: processor, cores, memory, system, load, versions."""
+"""What the benchmark ran on, for the report: processor, cores, memory, system, load, versions, and
+the CPU time the hypervisor gave to other guests while it ran (steal)."""
 
 from __future__ import annotations
 
 import os
 import platform
 import subprocess
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -90,6 +92,36 @@ def load_average() -> list[float]:
         return [round(value, 2) for value in os.getloadavg()]
     except OSError:
         return []
+
+
+@dataclass(frozen=True)
+class CpuTimes:
+    """The machine's CPU time so far, all cores together, in clock ticks: /proc/stat's first line."""
+
+    total: int
+    steal: int
+
+
+def cpu_times(stat: Path = Path("/proc/stat")) -> CpuTimes | None:
+    """None where there is no /proc/stat or its cpu line has no steal column."""
+    try:
+        fields = stat.read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    if len(fields) < 9 or fields[0] != "cpu":
+        return None
+    # user nice system idle iowait irq softirq steal; guest time is counted in user already.
+    ticks = [int(value) for value in fields[1:9]]
+    return CpuTimes(total=sum(ticks), steal=ticks[7])
+
+
+def stolen_percent(before: CpuTimes | None, after: CpuTimes | None) -> float | None:
+    """The share of the machine's CPU time between two readings that the hypervisor ran other guests
+    on instead (steal): a virtual machine on a busy host loses it to them, whatever it runs itself,
+    which is why the bench compares paths within one run."""
+    if before is None or after is None or after.total <= before.total:
+        return None
+    return round(100 * (after.steal - before.steal) / (after.total - before.total), 1)
 
 
 def describe(repository: Path) -> dict:

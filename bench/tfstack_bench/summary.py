@@ -1,5 +1,6 @@
 """From raw latencies to what the report says: percentiles and throughput per path and concurrency,
-pooled over the rounds; the ratios of the issue's "done when"; the cold start medians."""
+pooled over the rounds; the ratios of the issue's "done when"; how much CPU the hypervisor took
+meanwhile; the cold start medians."""
 
 from __future__ import annotations
 
@@ -181,6 +182,25 @@ def floor_breakdown(
 def _p50(rows: list[PathLevel], path: str) -> float | None:
     row = lookup(rows, path, P50_LEVEL)
     return row.p50_ms if row is not None and row.requests > 0 else None
+
+
+def steal_summary(cells: list[CellResult]) -> dict[str, float] | None:
+    """The hypervisor's share of the CPU time over the measured bursts: their mean, weighted by
+    length, and the lowest and highest burst. None where the machine does not report steal."""
+    measured = [
+        (cell.steal_percent, cell.elapsed_s)
+        for cell in cells
+        if cell.steal_percent is not None and cell.elapsed_s > 0
+    ]
+    if not measured:
+        return None
+    shares = [share for share, _ in measured]
+    seconds = sum(elapsed for _, elapsed in measured)
+    return {
+        "mean": round(sum(share * elapsed for share, elapsed in measured) / seconds, 1),
+        "lowest_burst": min(shares),
+        "highest_burst": max(shares),
+    }
 
 
 @dataclass(frozen=True)

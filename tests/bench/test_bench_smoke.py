@@ -4,13 +4,14 @@ keeps working without being part of every test run. The real run is `make bench`
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tfstack_bench import load, summary
+from tfstack_bench import load, machine, summary
 
 BENCH = Path(sys.executable).parent / "tfstack-bench"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -31,6 +32,30 @@ def test_percentiles_interpolate_like_numpy() -> None:
     assert summary.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
     assert summary.percentile([1.0, 2.0, 3.0, 4.0], 95) == pytest.approx(3.85)
     assert summary.percentile([7.0], 99) == 7.0
+
+
+def test_steal_is_the_hypervisors_share_of_the_cpu_time_between_two_readings(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 50 800 10 0 0 40 0 0\ncpu0 50 0 25 400 5 0 0 20 0 0\n")
+    before = machine.cpu_times(stat)
+    stat.write_text("cpu  150 0 70 910 10 0 0 100 0 0\ncpu0 75 0 35 455 5 0 0 50 0 0\n")
+    after = machine.cpu_times(stat)
+    assert machine.stolen_percent(before, after) == 25.0  # 60 of the 240 ticks in between
+    assert machine.stolen_percent(after, after) is None  # no time passed
+    stat.write_text("cpu  1 2 3 4\n")  # a kernel without the steal column
+    assert machine.cpu_times(stat) is None
+    assert machine.cpu_times(tmp_path / "missing") is None
+    assert machine.stolen_percent(None, after) is None
+
+
+def test_the_runs_steal_weighs_each_burst_by_its_length() -> None:
+    cells = [
+        load.CellResult(1, 1, "a", elapsed_s=3.0, steal_percent=10.0),
+        load.CellResult(1, 1, "b", elapsed_s=1.0, steal_percent=50.0),
+        load.CellResult(1, 8, "a", elapsed_s=2.0, steal_percent=None),
+    ]
+    assert summary.steal_summary(cells) == {"mean": 20.0, "lowest_burst": 10.0, "highest_burst": 50.0}
+    assert summary.steal_summary(cells[2:]) is None
 
 
 def test_help_and_bad_input() -> None:
@@ -101,11 +126,17 @@ def test_a_tiny_run_writes_the_report_plots_and_numbers(tmp_path: Path) -> None:
         "without warmup records",
     }
     assert results["machine"]["cores"] >= 1
+    steal = results["machine"]["steal_percent"]  # a Linux machine reports it, 0 on bare metal
+    assert 0 <= steal["lowest_burst"] <= steal["mean"] <= steal["highest_burst"] <= 100
+    assert all(0 <= cell["steal_percent"] <= 100 for cell in results["cells"])
     report = (output / "report.md").read_text()
     for path in paths:
         assert f"`{path}`" in report
     assert "## Cold start and rollout" in report
     assert "## What the front end's time is made of" in report
+    assert f"| CPU taken by the hypervisor (steal) | {steal['mean']}% " in report
+    bursts = [line for line in result.stdout.splitlines() if "round 1/1" in line]
+    assert len(bursts) == 16 and all(re.search(r" steal +\d+\.\d%", line) for line in bursts)
     assert f"| {floor['hop_and_call_over_rest']:.2f}x |" in report
     for figure in ("latency.png", "throughput.png", "coldstart.png"):
         assert (output / figure).read_bytes().startswith(PNG_SIGNATURE)
