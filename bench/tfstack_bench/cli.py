@@ -260,7 +260,7 @@ def _write_report(
     path_order = [path.name for path in measured.setup.paths]
     has_rest = "rest" in path_order
     web_paths = [name for name in path_order if name.startswith("web") or name == "lb"]
-    verdicts = [summary.verdict(rows, name) for name in web_paths] if has_rest else []
+    verdicts = [summary.verdict(rows, measured.cells, name) for name in web_paths] if has_rest else []
     headline = next((v for v in verdicts if v.web_path == measured.setup.headline_web), None)
     call_path = "rest" if measured.setup.stack.get("headline_transport") == "rest" else "grpc"
     floor = summary.floor_breakdown(rows, measured.setup.headline_web, call_path)
@@ -315,9 +315,10 @@ def _write_report(
     progress(f"wrote {report_path}, {json_path} and {', '.join(figures.values())}")
     for v in verdicts:
         p50, throughput = summary.ratio_text(v.p50_ratio), summary.ratio_text(v.throughput_ratio)
+        by_round = ", ".join(f"{ratio:.2f}" for ratio in v.p50_ratio_by_round)
         progress(
-            f"{v.web_path}: p50 {p50} x REST (target <= {summary.P50_RATIO_LIMIT}), throughput at "
-            f"{summary.THROUGHPUT_LEVEL} clients {throughput} x REST "
+            f"{v.web_path}: p50 {p50} x REST (per round {by_round}; target <= {summary.P50_RATIO_LIMIT}), "
+            f"throughput at {summary.THROUGHPUT_LEVEL} clients {throughput} x REST "
             f"(target >= {summary.THROUGHPUT_RATIO_FLOOR})"
         )
     if floor:

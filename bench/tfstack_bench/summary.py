@@ -85,6 +85,7 @@ class Verdict:
     web_path: str
     p50_ratio: float | None
     throughput_ratio: float | None
+    p50_ratio_by_round: tuple[float, ...] = ()
 
     @property
     def p50_ok(self) -> bool:
@@ -98,7 +99,9 @@ class Verdict:
         return {**asdict(self), "p50_ok": self.p50_ok, "throughput_ok": self.throughput_ok}
 
 
-def verdict(rows: list[PathLevel], web_path: str, rest_path: str = "rest") -> Verdict:
+def verdict(
+    rows: list[PathLevel], cells: list[CellResult], web_path: str, rest_path: str = "rest"
+) -> Verdict:
     web_one, rest_one = lookup(rows, web_path, P50_LEVEL), lookup(rows, rest_path, P50_LEVEL)
     web_many, rest_many = lookup(rows, web_path, THROUGHPUT_LEVEL), lookup(rows, rest_path, THROUGHPUT_LEVEL)
     p50_ratio = web_one.p50_ms / rest_one.p50_ms if web_one and rest_one and rest_one.p50_ms > 0 else None
@@ -107,7 +110,22 @@ def verdict(rows: list[PathLevel], web_path: str, rest_path: str = "rest") -> Ve
         if web_many and rest_many and rest_many.throughput
         else None
     )
-    return Verdict(web_path, p50_ratio, throughput_ratio)
+    return Verdict(web_path, p50_ratio, throughput_ratio, p50_ratios_by_round(cells, web_path, rest_path))
+
+
+def p50_ratios_by_round(cells: list[CellResult], web_path: str, rest_path: str = "rest") -> tuple[float, ...]:
+    """The p50 ratio within each round, from the two paths' bursts with P50_LEVEL clients: bursts of
+    one round ran seconds apart, so the spread of these is what the machine's noise does to the
+    pooled ratio."""
+    p50s: dict[int, dict[str, float]] = {}
+    for cell in cells:
+        if cell.clients == P50_LEVEL and cell.path in (web_path, rest_path) and cell.latencies_ms:
+            p50s.setdefault(cell.round, {})[cell.path] = percentile(sorted(cell.latencies_ms), 50)
+    return tuple(
+        round(paths[web_path] / paths[rest_path], 2)
+        for _, paths in sorted(p50s.items())
+        if web_path in paths and paths.get(rest_path, 0) > 0
+    )
 
 
 # The floor paths: gunicorn shaped like the deployment's, serving apps that do none of the front end's

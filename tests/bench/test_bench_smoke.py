@@ -58,6 +58,20 @@ def test_the_runs_steal_weighs_each_burst_by_its_length() -> None:
     assert summary.steal_summary(cells[2:]) is None
 
 
+def test_each_rounds_ratio_compares_the_two_paths_bursts_of_that_round() -> None:
+    cells = [
+        load.CellResult(1, 1, "web", latencies_ms=[3.0, 4.0, 5.0]),
+        load.CellResult(1, 1, "rest", latencies_ms=[2.0]),
+        load.CellResult(1, 8, "web", latencies_ms=[40.0]),  # not the p50 level
+        load.CellResult(2, 1, "rest", latencies_ms=[1.0, 3.0]),
+        load.CellResult(2, 1, "web", latencies_ms=[5.0]),
+        load.CellResult(3, 1, "web", latencies_ms=[5.0]),  # REST answered nothing in round 3
+        load.CellResult(3, 1, "rest"),
+    ]
+    assert summary.p50_ratios_by_round(cells, "web") == (2.0, 2.5)
+    assert summary.p50_ratios_by_round(cells, "lb") == ()
+
+
 def test_help_and_bad_input() -> None:
     helped = subprocess.run([str(BENCH), "--help"], capture_output=True, text=True, timeout=60)
     assert helped.returncode == 0
@@ -103,6 +117,9 @@ def test_a_tiny_run_writes_the_report_plots_and_numbers(tmp_path: Path) -> None:
     assert results["headline"]["web_path"] == "web-grpc"
     # The floors are reference paths: measured like the web front end, judged against nothing.
     assert [v["web_path"] for v in results["verdicts"]] == ["web-grpc", "web-rest", "web-grpc-no-storing"]
+    p50s = {cell["path"]: cell["p50_ms"] for cell in results["cells"] if cell["clients"] == 1}
+    for v in results["verdicts"]:  # one round: its ratio is the pooled one
+        assert v["p50_ratio_by_round"] == [pytest.approx(p50s[v["web_path"]] / p50s["rest"], abs=0.01)]
     variant = next(web for web in results["stack"]["web"] if web["path"] == "web-grpc-no-storing")
     assert (variant["transport"], variant["env"]) == (
         "grpc",
