@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -94,6 +95,58 @@ def test_flush_waits_for_what_was_submitted(tmp_path: Path) -> None:
         assert len(stored(store)) == 10
     finally:
         uploads.close()
+
+
+def busy_readers(parent: Path, stop: Path, count: int) -> list[subprocess.Popen[bytes]]:
+    """Processes that read the store in folder 000 under `parent`, then 001 once it exists, and so on,
+    as fast as they can, as a page does (its list, a flush's check), until `stop` exists: each opens
+    the database the moment it appears."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from tfserving_web.uploads.store import PredictionStore\n"
+        "parent, stop, number = Path(sys.argv[1]), Path(sys.argv[2]), 0\n"
+        "store = PredictionStore(str(parent / '000'), keep=10)\n"
+        "while not stop.exists():\n"
+        "    if (parent / f'{number + 1:03d}').exists():\n"
+        "        number += 1\n"
+        "        store = PredictionStore(str(parent / f'{number:03d}'), keep=10)\n"
+        "    store.recent(5, '0' * 32)\n"
+        "    store.has('none')\n"
+    )
+    return [subprocess.Popen([sys.executable, "-c", code, str(parent), str(stop)]) for _ in range(count)]
+
+
+def test_the_first_write_stores_the_upload_while_others_open_the_database(tmp_path: Path) -> None:
+    """The first write creates the database; pages and other workers' writers may open it meanwhile.
+    Created in place, 4 to 11 of these 40 first writes failed ("database is locked", 4 runs), and each
+    lost its upload: a make test run lost a visitor's first upload that way."""
+    parent, stop = tmp_path / "stores", tmp_path / "stop"
+    parent.mkdir()
+    readers = busy_readers(parent, stop, count=2)
+    image = image_of(28)
+    failures, trials = [], 40
+    try:
+        for trial in range(trials):
+            store = PredictionStore(str(parent / f"{trial:03d}"), keep=10)
+            store.folder.mkdir()  # the readers turn to it and wait for the database to appear
+            time.sleep(0.02)
+            entry = store.new_entry(image, PREDICTION, visitor="0" * 32)
+            try:
+                store.write([(entry, image.original)])
+            except sqlite3.Error as error:
+                failures.append(f"trial {trial}: {error}")
+                continue
+            assert stored(store) == [(entry.id, True)]
+            assert sorted(
+                path.name for path in store.folder.iterdir() if not path.name.endswith(("-wal", "-shm"))
+            ) == ["uploads.sqlite3"]
+    finally:
+        stop.touch()
+        for reader in readers:
+            reader.wait(timeout=30)
+    assert not failures, f"{len(failures)} of {trials} first writes failed: {failures[:3]}"
+    assert all(reader.returncode == 0 for reader in readers)
 
 
 @pytest.mark.slow

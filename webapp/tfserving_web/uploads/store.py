@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -237,21 +238,38 @@ class PredictionStore:
         local = self._local
         if getattr(local, "pid", None) == os.getpid():
             return local.connection  # type: ignore[no-any-return]
-        if create:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        elif not self.path.exists():
-            return None
+        if not self.path.exists():
+            if not create:
+                return None
+            self._create()
         database = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
-        # Write-ahead log: readers (pages) never wait for the writers, and a commit needs no fsync
-        # with synchronous=NORMAL (a power cut may lose the last commits, never the database).
-        database.execute("PRAGMA journal_mode=WAL")
+        # A commit needs no fsync with synchronous=NORMAL in WAL mode (a power cut may lose the last
+        # commits, never the database).
         database.execute("PRAGMA synchronous=NORMAL")
         # Deleted entries are overwritten, not only unlinked from the tree: an expired upload leaves
         # no copy in the database's free pages.
         database.execute("PRAGMA secure_delete=ON")
-        database.executescript(_SCHEMA)
         local.pid, local.connection = os.getpid(), database
         return database
+
+    def _create(self) -> None:
+        """Make the database whole under another name, then link it into place, so whoever finds the
+        file finds it in WAL mode (readers never wait for the writers) with its table. Made in place,
+        a new file's switch to WAL takes an exclusive lock without waiting out the busy timeout: with
+        pages opening the file meanwhile, 4 to 11 of 40 first writes failed with "database is locked"
+        and lost their uploads (tests/webapp/test_upload_queue.py). The copy is private to this user
+        (mkstemp's 0600), as the uploads in it are."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(prefix=".uploads-", suffix=".sqlite3", dir=self.folder)
+        os.close(descriptor)
+        try:
+            with contextlib.closing(sqlite3.connect(temporary, isolation_level=None)) as database:
+                database.execute("PRAGMA journal_mode=WAL")  # kept in the file; its log goes on close
+                database.executescript(_SCHEMA)
+            with contextlib.suppress(FileExistsError):  # another worker's writer made it first
+                os.link(temporary, self.path)
+        finally:
+            os.unlink(temporary)
 
 
 def start_expiry_thread(store: PredictionStore) -> threading.Thread:
