@@ -140,7 +140,7 @@ def test_the_first_write_stores_the_upload_while_others_open_the_database(tmp_pa
             assert stored(store) == [(entry.id, True)]
             assert sorted(
                 path.name for path in store.folder.iterdir() if not path.name.endswith(("-wal", "-shm"))
-            ) == ["uploads.sqlite3"]
+            ) == [store.path.name]
     finally:
         stop.touch()
         for reader in readers:
