@@ -35,6 +35,13 @@ def _gpg(home: Path, *args: str) -> str:
     return result.stdout
 
 
+def _stop_agent(home: Path) -> None:
+    """gpg starts an agent per GnuPG home and leaves it running; a test's home goes, so its agent must."""
+    subprocess.run(
+        ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True, check=False
+    )
+
+
 def _repo_command(env: dict[str, str], *args: str) -> str:
     completed = subprocess.run(
         [str(VENV_BIN / "tfstack-standin-repo"), *args],
@@ -65,10 +72,11 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         "fingerprint": settings["tensorflow_serving_apt_key_fingerprint"],
     }
     _repo_command(env, "stop")
+    _stop_agent(work / "gnupg")  # the tests sign with upstream's key too
 
 
 @pytest.fixture
-def mirror(tmp_path: Path, upstream: dict) -> dict:
+def mirror(tmp_path: Path, upstream: dict) -> Iterator[dict]:
     """aptly's configuration, a GnuPG home with the mirror's key, upstream's key as a gpgv keyring."""
     home = tmp_path / "gnupg"
     home.mkdir(mode=0o700)
@@ -94,7 +102,8 @@ def mirror(tmp_path: Path, upstream: dict) -> dict:
         "signing_fingerprint": fingerprint,
         "prefix": "tensorflow-serving-apt",
     }
-    return {"args": args, "home": home, "public": tmp_path / "aptly" / "public" / "tensorflow-serving-apt"}
+    yield {"args": args, "home": home, "public": tmp_path / "aptly" / "public" / "tensorflow-serving-apt"}
+    _stop_agent(home)
 
 
 def test_publishes_signed_once_and_then_changes_nothing(mirror: dict, tmp_path: Path) -> None:
