@@ -16,6 +16,7 @@ import pytest
 
 from tests.deploy.deploy_support import box_shell, run_command
 from tests.support.file_server import serving_folder
+from tests.support.gnupg import stop_agent
 
 pytestmark = [pytest.mark.box, pytest.mark.slow]
 
@@ -31,7 +32,7 @@ def make_armored_key(home: Path, uid: str, *, expired: bool) -> str:
     subprocess.run([*base, *clock, "--quick-gen-key", uid, "ed25519", "sign", "1d"], env=env, check=True,
                    capture_output=True)  # fmt: skip
     exported = subprocess.run([*base, "--armor", "--export", uid], env=env, check=True, capture_output=True)
-    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False, capture_output=True)
+    stop_agent(home)
     return exported.stdout.decode()
 
 

@@ -16,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.file_server import serving_folder
+from tests.support.gnupg import stop_agent
 from tests.support.playbooks import PlaybookRun, play_here
 
 pytestmark = pytest.mark.slow
@@ -49,7 +50,7 @@ def make_key(home: Path, uid: str, expiry: str) -> tuple[str, str, str]:
 
     gpg("--quick-gen-key", uid, "ed25519", "sign", expiry)
     armored, listing = gpg("--armor", "--export", uid), gpg("--with-colons", "--list-keys", uid)
-    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False, capture_output=True)
+    stop_agent(home)
     lines = [line.split(":") for line in listing.decode().splitlines()]
     pub = next(fields for fields in lines if fields[0] == "pub")
     fingerprint = next(fields[9] for fields in lines if fields[0] == "fpr")

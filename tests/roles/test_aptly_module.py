@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.roles.plugin_loading import run_module
+from tests.support.gnupg import stop_agent
 from tests.support.network import free_port
 from tests.support.paths import REPO_ROOT, VENV_BIN
 
@@ -33,13 +34,6 @@ def _gpg(home: Path, *args: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
-
-
-def _stop_agent(home: Path) -> None:
-    """gpg starts an agent per GnuPG home and leaves it running; a test's home goes, so its agent must."""
-    subprocess.run(
-        ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True, check=False
-    )
 
 
 def _repo_command(env: dict[str, str], *args: str) -> str:
@@ -72,7 +66,7 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         "fingerprint": settings["tensorflow_serving_apt_key_fingerprint"],
     }
     _repo_command(env, "stop")
-    _stop_agent(work / "gnupg")  # the tests sign with upstream's key too
+    stop_agent(work / "gnupg")  # the tests sign with upstream's key too
 
 
 @pytest.fixture
@@ -103,7 +97,7 @@ def mirror(tmp_path: Path, upstream: dict) -> Iterator[dict]:
         "prefix": "tensorflow-serving-apt",
     }
     yield {"args": args, "home": home, "public": tmp_path / "aptly" / "public" / "tensorflow-serving-apt"}
-    _stop_agent(home)
+    stop_agent(home)
 
 
 def test_publishes_signed_once_and_then_changes_nothing(mirror: dict, tmp_path: Path) -> None:

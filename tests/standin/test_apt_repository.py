@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.gnupg import stop_agent
 from tests.support.network import free_port
 from tests.support.paths import REPO_ROOT, VENV_BIN
 from tests.support.waiting import wait_for
@@ -261,7 +262,7 @@ def test_apt_refuses_a_repository_signed_by_another_key(served_repo, tmp_path) -
     )
     other_key = tmp_path / "other.asc"
     other_key.write_text(run("gpg", "--batch", "--armor", "--export", env=env).stdout)
-    run("gpgconf", "--kill", "gpg-agent", env=env, check=False)
+    stop_agent(home)
     apt = IsolatedApt(tmp_path / "apt", served_repo["url"], other_key)
     update = apt("update", check=False)
     output = update.stdout + update.stderr
