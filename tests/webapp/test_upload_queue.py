@@ -149,6 +149,31 @@ def test_the_first_write_stores_the_upload_while_others_open_the_database(tmp_pa
     assert all(reader.returncode == 0 for reader in readers)
 
 
+def left_without_table(path: Path, wal: bool) -> None:
+    """A database file as a writer of 0.3.0 before 5889f89 left it when it stopped while creating it:
+    empty (stopped before any write), or in WAL mode with no table yet."""
+    path.parent.mkdir(parents=True)
+    path.touch()
+    if wal:
+        with contextlib.closing(sqlite3.connect(path)) as database:
+            database.execute("PRAGMA journal_mode=WAL")
+
+
+@pytest.mark.parametrize("wal", [False, True], ids=["empty-file", "wal-without-table"])
+def test_the_writer_repairs_a_database_left_without_its_table(tmp_path: Path, wal: bool) -> None:
+    """Every write to such a file failed with "no such table", and lost its uploads, for as long as
+    the file stayed; the writer now gives it its table (and WAL mode) when it starts."""
+    store = PredictionStore(str(tmp_path / "uploads"), keep=10)
+    left_without_table(store.path, wal)
+    uploads = UploadQueue(store, size=4)
+    entry = uploads.submit(image_of(28), PREDICTION, visitor="0" * 32)
+    uploads.close()
+    assert entry is not None
+    assert stored(store) == [(entry.id, True)]
+    with contextlib.closing(sqlite3.connect(store.path)) as database:
+        assert database.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
 @pytest.mark.slow
 def test_graceful_stop_under_load_loses_no_answered_upload(
     tfserving, digits: list[Digit], tmp_path: Path

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS predictions (
 );
 CREATE INDEX IF NOT EXISTS predictions_by_visitor ON predictions (visitor, id);
 """
+_HAS_TABLE = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'predictions'"
 _INSERT = "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # The record's columns, in StoredPrediction's field order.
 _RECORD = "id, image_extension, model, version, class_id, confidence, created, visitor"
@@ -174,6 +175,21 @@ class PredictionStore:
                 return
             self._delete_old(database)
         database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def repair(self) -> None:
+        """Give an existing database file that has no table its table and WAL mode. A writer of 0.3.0
+        before 5889f89 made the file in place, and one that stopped midway left it empty or without its
+        table: every write then failed with "no such table" and lost its uploads. The writer calls
+        this when it starts; a database in order costs one read of its schema."""
+        database = self._connection(create=False)
+        if database is None or database.execute(_HAS_TABLE).fetchone():
+            return
+        database.executescript(_SCHEMA)  # waits out other writers (BUSY_SECONDS), as writes do
+        log.warning("%s had no table (left by a stopped writer): created it", self.path)
+        try:
+            database.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as error:  # a reader holds it now: writes still work, slower
+            log.warning("%s stays in rollback-journal mode: %s", self.path, error)
 
     def recent(self, count: int, visitor: str) -> list[StoredPrediction]:
         """This visitor's latest entries, newest first, none older than max_age."""

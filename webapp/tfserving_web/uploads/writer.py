@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="tfserving-web upload writer: %(message)s")
     store = PredictionStore(folder, keep=int(keep), max_age=float(max_age))
     try:
+        store.repair()
         legacy_files.move_into(store)
         store.prune()  # what expired while this worker's writer was not running
     except (OSError, sqlite3.Error) as error:
