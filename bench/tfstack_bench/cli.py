@@ -137,7 +137,8 @@ def _floor_paths(
     with the web front end's client: what the hop (and the hop with the gRPC call) cost before the app
     works. The relay needs TF Serving's gRPC target: without one it is left out, and said so."""
     shape = _deployment_gunicorn()
-    on_this_machine = "" if setup.stack["mode"] == "own" else " (this machine's loopback, not the box's)"
+    elsewhere = " (this machine's loopback, not the stack's hosts)"
+    on_this_machine = "" if setup.stack["mode"] == "own" else elsewhere
     for name, (app, answering) in FLOOR_APPS.items():
         settings = _relay_settings(model, setup, workdir, images) if name == summary.RELAY_FLOOR else {}
         if settings is None:

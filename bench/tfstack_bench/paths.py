@@ -167,7 +167,7 @@ def direct_rest(rest_url: str, model: str, images: list[bytes], name: str = "res
     ]
     return HttpPostPath(
         name,
-        f"TF Serving REST POST /v1/models/{model}:predict (b64 JSON)",
+        f"TF Serving REST POST {rest_url}/v1/models/{model}:predict (b64 JSON)",
         rest_url,
         f"/v1/models/{model}:predict",
         bodies,
