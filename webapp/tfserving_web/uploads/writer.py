@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         legacy_files.move_into(store)
         store.prune()  # what expired while this worker's writer was not running
     except (OSError, sqlite3.Error) as error:
-        log.warning("could not prune %s: %s", store.path, error)
+        log.warning("could not prepare %s at start (repair, files of 0.2, prune): %s", store.path, error)
     for uploads in read_frames(sys.stdin.buffer):
         try:
             store.write(uploads)
