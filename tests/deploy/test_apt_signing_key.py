@@ -6,8 +6,6 @@ The URL is made unreachable as it happens after `make up`: the repository it bel
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,24 +14,11 @@ import pytest
 
 from tests.deploy.deploy_support import box_shell, run_command
 from tests.support.file_server import serving_folder
-from tests.support.gnupg import stop_agent
+from tests.support.gnupg import new_key
 
 pytestmark = [pytest.mark.box, pytest.mark.slow]
 
 KEYRING = "/etc/apt/keyrings/tensorflow-serving.asc"
-
-
-def make_armored_key(home: Path, uid: str, *, expired: bool) -> str:
-    """A throw-away public key; an expired one is made with gpg's clock set years back."""
-    home.mkdir(mode=0o700)
-    env = {**os.environ, "GNUPGHOME": str(home)}
-    clock = ["--faked-system-time", "20200101T000000!"] if expired else []
-    base = ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
-    subprocess.run([*base, *clock, "--quick-gen-key", uid, "ed25519", "sign", "1d"], env=env, check=True,
-                   capture_output=True)  # fmt: skip
-    exported = subprocess.run([*base, "--armor", "--export", uid], env=env, check=True, capture_output=True)
-    stop_agent(home)
-    return exported.stdout.decode()
 
 
 @pytest.fixture
@@ -69,7 +54,7 @@ def test_a_wrong_fingerprint_fails_the_play(converged_box, served_keyring: str, 
 def test_a_changed_key_on_the_host_is_replaced_from_the_url(
     converged_box, host, served_keyring: str, tmp_path: Path
 ) -> None:
-    intruder = make_armored_key(tmp_path / "gnupg", "intruder <intruder@localhost>", expired=False)
+    intruder = new_key(tmp_path / "gnupg", "intruder <intruder@localhost>").armored
     box_shell(host, f"printf '%s' '{intruder}' > {KEYRING}")
 
     run = install_phase(converged_box)
@@ -85,7 +70,7 @@ def test_an_expired_key_at_the_url_is_refused(
 ) -> None:
     url, folder = key_server
     (folder / "expired.asc").write_text(
-        make_armored_key(tmp_path / "gnupg", "expired <old@localhost>", expired=True)
+        new_key(tmp_path / "gnupg", "expired <old@localhost>", made_at="20200101T000000!").armored
     )
     run = install_phase(
         converged_box,

@@ -7,8 +7,6 @@ another keyring with a key that never expires keeps the first sample and adds no
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.file_server import serving_folder
-from tests.support.gnupg import stop_agent
+from tests.support.gnupg import new_key
 from tests.support.playbooks import PlaybookRun, play_here
 
 pytestmark = pytest.mark.slow
@@ -39,24 +37,6 @@ PLAYBOOK = """
 """
 
 
-def make_key(home: Path, uid: str, expiry: str) -> tuple[str, str, str]:
-    """(armored public key, fingerprint, expiry epoch or "") of a new key; `expiry` as gpg takes it."""
-    home.mkdir(mode=0o700)
-    env = {**os.environ, "GNUPGHOME": str(home)}
-
-    def gpg(*args: str) -> bytes:
-        command = ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", *args]
-        return subprocess.run(command, env=env, check=True, capture_output=True).stdout
-
-    gpg("--quick-gen-key", uid, "ed25519", "sign", expiry)
-    armored, listing = gpg("--armor", "--export", uid), gpg("--with-colons", "--list-keys", uid)
-    stop_agent(home)
-    lines = [line.split(":") for line in listing.decode().splitlines()]
-    pub = next(fields for fields in lines if fields[0] == "pub")
-    fingerprint = next(fields[9] for fields in lines if fields[0] == "fpr")
-    return armored.decode(), fingerprint, pub[6]
-
-
 @pytest.fixture
 def key_folder(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A loopback HTTP server of key files: (its URL, the folder it serves)."""
@@ -75,8 +55,9 @@ def install(tmp_path: Path, key_url: str, keyring: Path, metric_dir: Path | str,
 
 def test_key_expiry_metric_is_written_once_and_shared_by_keyrings(tmp_path: Path, key_folder) -> None:
     url, served = key_folder
-    armored, fingerprint, expires = make_key(tmp_path / "gpg-expiring", "Expiring <e@example.invalid>", "1y")
-    (served / "expiring.asc").write_text(armored)
+    key = new_key(tmp_path / "gpg-expiring", "Expiring <e@example.invalid>", "1y")
+    fingerprint, expires = key.fingerprint, key.expires
+    (served / "expiring.asc").write_text(key.armored)
     metric_dir = tmp_path / "node-exporter"
     keyring = tmp_path / "expiring.asc"
     prom = metric_dir / "tfstack_apt_key.prom"
@@ -94,17 +75,17 @@ def test_key_expiry_metric_is_written_once_and_shared_by_keyrings(tmp_path: Path
     again = install(tmp_path, f"{url}/expiring.asc", keyring, metric_dir)
     assert again.recap["changed"] == 0, again.changed_tasks()
 
-    armored, _, never = make_key(tmp_path / "gpg-lasting", "Lasting <l@example.invalid>", "never")
-    (served / "lasting.asc").write_text(armored)
+    lasting = new_key(tmp_path / "gpg-lasting", "Lasting <l@example.invalid>", "never")
+    (served / "lasting.asc").write_text(lasting.armored)
     install(tmp_path, f"{url}/lasting.asc", tmp_path / "lasting.asc", metric_dir)
     samples = [line for line in prom.read_text().splitlines() if line.startswith(METRIC)]
-    assert never == "" and samples == [sample], "a key that never expires has no sample; others' stay"
+    assert lasting.expires == "", "gpg lists no expiry for a key that never expires"
+    assert samples == [sample], "a key that never expires has no sample; others' stay"
 
 
 def test_an_empty_metric_folder_turns_the_metric_off(tmp_path: Path, key_folder) -> None:
     url, served = key_folder
-    armored, _, _ = make_key(tmp_path / "gpg", "Off <o@example.invalid>", "1y")
-    (served / "key.asc").write_text(armored)
+    (served / "key.asc").write_text(new_key(tmp_path / "gpg", "Off <o@example.invalid>", "1y").armored)
     run = install(tmp_path, f"{url}/key.asc", tmp_path / "key.asc", "")
     assert (tmp_path / "key.asc").exists()
     assert "Write the key's expiry as a metric" in run.output and not list(tmp_path.rglob("*.prom"))

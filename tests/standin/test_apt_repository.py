@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gnupg import stop_agent
+from tests.support.gnupg import new_key
 from tests.support.network import free_port
 from tests.support.paths import REPO_ROOT, VENV_BIN
 from tests.support.waiting import wait_for
@@ -243,26 +243,8 @@ def test_apt_refuses_a_tampered_release(served_repo, tampered_copy, tmp_path) ->
 
 
 def test_apt_refuses_a_repository_signed_by_another_key(served_repo, tmp_path) -> None:
-    home = tmp_path / "gnupg"
-    home.mkdir(mode=0o700)
-    env = {**os.environ, "GNUPGHOME": str(home)}
-    run(
-        "gpg",
-        "--batch",
-        "--pinentry-mode",
-        "loopback",
-        "--passphrase",
-        "",
-        "--quick-gen-key",
-        "someone else <other@localhost>",
-        "ed25519",
-        "sign",
-        "1d",
-        env=env,
-    )
     other_key = tmp_path / "other.asc"
-    other_key.write_text(run("gpg", "--batch", "--armor", "--export", env=env).stdout)
-    stop_agent(home)
+    other_key.write_text(new_key(tmp_path / "gnupg", "someone else <other@localhost>").armored)
     apt = IsolatedApt(tmp_path / "apt", served_repo["url"], other_key)
     update = apt("update", check=False)
     output = update.stdout + update.stderr

@@ -1,10 +1,42 @@
-"""Throw-away GnuPG homes in tests: gpg starts an agent for each home it uses and leaves it running, so
-a test that is done with a home stops that home's agent."""
+"""Throw-away GnuPG homes in tests: new signing keys, and stopping a home's agent (gpg starts one for
+each home it uses and leaves it running, so a test that is done with a home stops that home's agent)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+
+# Unattended: no passphrase, no pinentry.
+_GPG = ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
+
+
+@dataclass(frozen=True)
+class ThrowawayKey:
+    armored: str
+    fingerprint: str
+    expires: str  # seconds since the epoch as gpg lists it; "" for a key that never expires
+
+
+def new_key(home: Path, uid: str, expiry: str = "1d", *, made_at: str | None = None) -> ThrowawayKey:
+    """A new ed25519 signing key in a new GnuPG home `home`, whose agent is stopped afterwards.
+    `expiry` as gpg takes it ("1d", "1y", "never"); `made_at` sets gpg's clock for the key's creation
+    (e.g. "20200101T000000!"), which makes a key that has already expired."""
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+
+    def gpg(*args: str) -> str:
+        return subprocess.run([*_GPG, *args], env=env, check=True, capture_output=True, text=True).stdout
+
+    clock = ["--faked-system-time", made_at] if made_at else []
+    gpg(*clock, "--quick-gen-key", uid, "ed25519", "sign", expiry)
+    armored, listing = gpg("--armor", "--export", uid), gpg("--with-colons", "--list-keys", uid)
+    stop_agent(home)
+    lines = [line.split(":") for line in listing.splitlines()]
+    expires = next(fields[6] for fields in lines if fields[0] == "pub")
+    fingerprint = next(fields[9] for fields in lines if fields[0] == "fpr")
+    return ThrowawayKey(armored, fingerprint, expires)
 
 
 def stop_agent(home: Path) -> None:
