@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.roles.plugin_loading import run_module
-from tests.support.gnupg import stop_agent
+from tests.support.gnupg import new_key, stop_agent
 from tests.support.network import free_port
 from tests.support.paths import REPO_ROOT, VENV_BIN
 
@@ -73,13 +73,7 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 def mirror(tmp_path: Path, upstream: dict) -> Iterator[dict]:
     """aptly's configuration, a GnuPG home with the mirror's key, upstream's key as a gpgv keyring."""
     home = tmp_path / "gnupg"
-    home.mkdir(mode=0o700)
-    _gpg(home, "--quick-gen-key", "test mirror <mirror@localhost>", "ed25519", "sign", "1y")
-    fingerprint = next(
-        line.split(":")[9]
-        for line in _gpg(home, "--with-colons", "--list-secret-keys").splitlines()
-        if line.startswith("fpr:")
-    )
+    fingerprint = new_key(home, "test mirror <mirror@localhost>", "1y").fingerprint
     config = tmp_path / "aptly.conf"
     config.write_text(json.dumps({"rootDir": str(tmp_path / "aptly"), "architectures": ["amd64"]}))
     keyring = tmp_path / "upstream.gpg"
