@@ -9,24 +9,17 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.fleet_support import on_box, playbook
+from tests.support.gnupg import gpg
 
 pytestmark = [pytest.mark.box, pytest.mark.slow]
-
-
-def _gpg(home: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["gpg", "--homedir", str(home), "--batch", *args], capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def _republish(repo: Path, home: Path, fingerprint: str) -> None:
     """Signs the upstream Release again and puts the key (with its current expiry) back at its URL."""
     release = repo / "dists" / "stable" / "Release"
-    signing = ("--yes", "--pinentry-mode", "loopback", "--passphrase", "", "--local-user", fingerprint)
-    _gpg(home, *signing, "--clearsign", "--output", str(release.with_name("InRelease")), str(release))
-    _gpg(
+    signing = ("--yes", "--local-user", fingerprint)
+    gpg(home, *signing, "--clearsign", "--output", str(release.with_name("InRelease")), str(release))
+    gpg(
         home,
         *signing,
         "--armor",
@@ -35,7 +28,7 @@ def _republish(repo: Path, home: Path, fingerprint: str) -> None:
         str(release.with_name("Release.gpg")),
         str(release),
     )
-    (repo / "tensorflow-serving.release.pub.gpg").write_text(_gpg(home, "--armor", "--export", fingerprint))
+    (repo / "tensorflow-serving.release.pub.gpg").write_text(gpg(home, "--armor", "--export", fingerprint))
 
 
 def test_expired_upstream_key_stops_the_mirror_and_hosts_are_unaffected(fleet, upstream_env) -> None:
@@ -43,7 +36,7 @@ def test_expired_upstream_key_stops_the_mirror_and_hosts_are_unaffected(fleet, u
     repo, home = work / "repo", work / "gnupg"
     fingerprint = (repo / "tensorflow-serving.release.fingerprint").read_text().strip()
     # Upstream republishes with its key about to expire; a few seconds later it has expired.
-    _gpg(home, "--quick-set-expire", fingerprint, "seconds=4")
+    gpg(home, "--quick-set-expire", fingerprint, "seconds=4")
     _republish(repo, home, fingerprint)
     subprocess.run(["sleep", "5"], check=True)
     try:
@@ -53,7 +46,7 @@ def test_expired_upstream_key_stops_the_mirror_and_hosts_are_unaffected(fleet, u
         host = on_box("fleet-tfs1", "apt-get update && apt-cache policy tensorflow-model-server")
         assert host.returncode == 0 and "10.213.0.1:8090" in host.stdout, host.stdout + host.stderr
     finally:
-        _gpg(home, "--quick-set-expire", fingerprint, "2y")
+        gpg(home, "--quick-set-expire", fingerprint, "2y")
         _republish(repo, home, fingerprint)
     again = playbook("playbooks/mirror.yml")
     assert again.returncode == 0, again.output[-3000:]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.roles.plugin_loading import run_module
-from tests.support.gnupg import new_key, stop_agent
+from tests.support.gnupg import gpg, new_key, stop_agent
 from tests.support.network import free_port
 from tests.support.paths import REPO_ROOT, VENV_BIN
 
@@ -23,17 +23,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("aptly") is None, reason="aptly is missing (make host-packages)"),
 ]
 COMPONENTS = ["tensorflow-model-server", "tensorflow-model-server-universal"]
-
-
-def _gpg(home: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback", "--passphrase", "", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def _repo_command(env: dict[str, str], *args: str) -> str:
@@ -78,7 +67,7 @@ def mirror(tmp_path: Path, upstream: dict) -> Iterator[dict]:
     config.write_text(json.dumps({"rootDir": str(tmp_path / "aptly"), "architectures": ["amd64"]}))
     keyring = tmp_path / "upstream.gpg"
     armored = upstream["work"] / "repo" / "tensorflow-serving.release.pub.gpg"
-    _gpg(home, "--yes", "--dearmor", "--output", str(keyring), str(armored))
+    gpg(home, "--yes", "--dearmor", "--output", str(keyring), str(armored))
     args = {
         "config": str(config),
         "gnupg_home": str(home),
@@ -102,7 +91,7 @@ def test_publishes_signed_once_and_then_changes_nothing(mirror: dict, tmp_path: 
     )
     in_release = mirror["public"] / "dists" / "stable" / "InRelease"
     keyring = tmp_path / "mirror.gpg"
-    _gpg(mirror["home"], "--export", "--output", str(keyring))
+    gpg(mirror["home"], "--export", "--output", str(keyring))
     check = subprocess.run(
         ["gpgv", "--keyring", str(keyring), str(in_release)], capture_output=True, check=False
     )
@@ -113,7 +102,7 @@ def test_publishes_signed_once_and_then_changes_nothing(mirror: dict, tmp_path: 
 
 def test_a_key_other_than_the_pinned_one_is_refused(mirror: dict, tmp_path: Path) -> None:
     other = tmp_path / "other.gpg"
-    _gpg(mirror["home"], "--export", "--output", str(other))  # the mirror's own key, not upstream's
+    gpg(mirror["home"], "--export", "--output", str(other))  # the mirror's own key, not upstream's
     result = run_module(
         "package_mirror", "package_mirror_aptly", {**mirror["args"], "upstream_keyring": str(other)}, tmp_path
     )
@@ -140,21 +129,21 @@ def test_a_version_upstream_drops_stays_published(mirror: dict, upstream: dict, 
 def _sign_release(home: Path, fingerprint: str, release: Path) -> None:
     """Signs upstream's Release again as InRelease (what the mirror checks first)."""
     in_release = str(release.with_name("InRelease"))
-    _gpg(home, "--yes", "--local-user", fingerprint, "--clearsign", "--output", in_release, str(release))
+    gpg(home, "--yes", "--local-user", fingerprint, "--clearsign", "--output", in_release, str(release))
 
 
 def test_an_expired_upstream_key_stops_the_update(mirror: dict, upstream: dict, tmp_path: Path) -> None:
     work, fingerprint = upstream["work"], upstream["fingerprint"]
     release = work / "repo" / "dists" / "stable" / "Release"
     home = work / "gnupg"
-    _gpg(home, "--quick-set-expire", fingerprint, "seconds=3")
+    gpg(home, "--quick-set-expire", fingerprint, "seconds=3")
     # The key as upstream now serves it, with its new expiry: what the role fetches into the keyring.
-    _gpg(home, "--yes", "--export", "--output", mirror["args"]["upstream_keyring"], fingerprint)
+    gpg(home, "--yes", "--export", "--output", mirror["args"]["upstream_keyring"], fingerprint)
     try:
         _sign_release(home, fingerprint, release)
         time.sleep(4)
         result = run_module("package_mirror", "package_mirror_aptly", mirror["args"], tmp_path)
         assert result.get("failed") and "EXPKEYSIG" in result["msg"] and "expired" in result["msg"], result
     finally:
-        _gpg(home, "--quick-set-expire", fingerprint, "2y")
+        gpg(home, "--quick-set-expire", fingerprint, "2y")
         _sign_release(home, fingerprint, release)

@@ -1,15 +1,24 @@
-"""Throw-away GnuPG homes in tests: new signing keys, and stopping a home's agent (gpg starts one for
-each home it uses and leaves it running, so a test that is done with a home stops that home's agent)."""
+"""Throw-away GnuPG homes in tests: gpg run unattended on one, new signing keys, and stopping a home's
+agent (gpg starts one for each home it uses and leaves it running, so a test done with a home stops it)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-# Unattended: no passphrase, no pinentry.
-_GPG = ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
+
+def gpg(home: Path, *args: str) -> str:
+    """gpg on the GnuPG home `home`, unattended (no passphrase, no pinentry); its output. A failure
+    fails the test with gpg's own message."""
+    result = subprocess.run(
+        ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback", "--passphrase", "", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 @dataclass(frozen=True)
@@ -24,14 +33,9 @@ def new_key(home: Path, uid: str, expiry: str = "1d", *, made_at: str | None = N
     `expiry` as gpg takes it ("1d", "1y", "never"); `made_at` sets gpg's clock for the key's creation
     (e.g. "20200101T000000!"), which makes a key that has already expired."""
     home.mkdir(mode=0o700)
-    env = {**os.environ, "GNUPGHOME": str(home)}
-
-    def gpg(*args: str) -> str:
-        return subprocess.run([*_GPG, *args], env=env, check=True, capture_output=True, text=True).stdout
-
     clock = ["--faked-system-time", made_at] if made_at else []
-    gpg(*clock, "--quick-gen-key", uid, "ed25519", "sign", expiry)
-    armored, listing = gpg("--armor", "--export", uid), gpg("--with-colons", "--list-keys", uid)
+    gpg(home, *clock, "--quick-gen-key", uid, "ed25519", "sign", expiry)
+    armored, listing = gpg(home, "--armor", "--export", uid), gpg(home, "--with-colons", "--list-keys", uid)
     stop_agent(home)
     lines = [line.split(":") for line in listing.splitlines()]
     expires = next(fields[6] for fields in lines if fields[0] == "pub")
