@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.fleet_support import on_box, playbook
-from tests.support.gnupg import gpg
+from tests.support.gnupg import gpg, stop_agent
 
 pytestmark = [pytest.mark.box, pytest.mark.slow]
 
@@ -48,5 +48,6 @@ def test_expired_upstream_key_stops_the_mirror_and_hosts_are_unaffected(fleet, u
     finally:
         gpg(home, "--quick-set-expire", fingerprint, "2y")
         _republish(repo, home, fingerprint)
+        stop_agent(home)  # gpg left one running on upstream's home
     again = playbook("playbooks/mirror.yml")
     assert again.returncode == 0, again.output[-3000:]
