@@ -1,10 +1,11 @@
 """What the benchmark ran on, for the report: processor, cores, memory, system, load, versions, and
-the CPU time the hypervisor gave to other guests while it ran (steal)."""
+the CPU time the hypervisor gave to other guests while it ran (steal), and how idle cores wait."""
 
 from __future__ import annotations
 
 import os
 import platform
+import struct
 import subprocess
 from dataclasses import dataclass
 from importlib import metadata
@@ -87,6 +88,40 @@ def _git_commit(repository: Path) -> str:
     return result.stdout.strip() or "unknown"
 
 
+# The kernel's "no limit" for the CPU latency request (PM_QOS_CPU_LATENCY_DEFAULT_VALUE, 2000 s in µs).
+NO_LATENCY_LIMIT_US = 2_000_000_000
+
+
+def _first_line(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _latency_limit_us(request: Path) -> int | None:
+    """The CPU wake-up latency every process's request adds up to (the lowest wins): at 0 idle cores
+    poll and never halt, which changes how long a sleeping server takes to answer on a virtual machine.
+    Reading it needs root; None where it cannot be read."""
+    try:
+        with request.open("rb") as limit:
+            return struct.unpack("i", limit.read(4))[0]
+    except (OSError, struct.error):
+        return None
+
+
+def cpu_idle(
+    sysfs: Path = Path("/sys/devices/system/cpu/cpuidle"),
+    request: Path = Path("/dev/cpu_dma_latency"),
+) -> dict:
+    """How the machine's idle cores wait: the cpuidle driver and governor, and the latency limit."""
+    return {
+        "driver": _first_line(sysfs / "current_driver"),
+        "governor": _first_line(sysfs / "current_governor_ro") or _first_line(sysfs / "current_governor"),
+        "latency_limit_us": _latency_limit_us(request),
+    }
+
+
 def load_average() -> list[float]:
     try:
         return [round(value, 2) for value in os.getloadavg()]
@@ -133,6 +168,7 @@ def describe(repository: Path) -> dict:
         "os": _os_name(),
         "kernel": platform.release(),
         "virtualization": _virtualization(),
+        "cpu_idle": cpu_idle(),
         "python": platform.python_version(),
         "packages": _versions(),
         "commit": _git_commit(repository),

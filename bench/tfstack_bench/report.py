@@ -10,6 +10,8 @@ from typing import Any
 
 import jinja2
 
+from tfstack_bench.machine import NO_LATENCY_LIMIT_US
+
 TEMPLATE = "bench/report.md.j2"
 # bench/tfstack_bench/report.py -> the repository (the package is installed editable from it).
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -43,6 +45,7 @@ def render(templates: Path, context: dict[str, Any]) -> str:
     )
     environment.filters["num"] = _number
     environment.filters["ratio"] = _ratio
+    environment.globals["no_latency_limit_us"] = NO_LATENCY_LIMIT_US
     return environment.get_template(TEMPLATE).render(**context)
 
 

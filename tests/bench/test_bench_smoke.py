@@ -4,7 +4,9 @@ keeps working without being part of every test run. The real run is `make bench`
 from __future__ import annotations
 
 import json
+import os
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +28,38 @@ def test_interleaved_schedule_runs_every_path_once_per_level_and_round_in_changi
             assert sorted(cell) == ["a", "b", "c", "d"]
     orders = {tuple(p.path for p in plan[i : i + 4]) for i in range(0, len(plan), 4)}
     assert len(orders) > 1
+
+
+def test_cpu_idle_reads_the_driver_and_the_latency_limit_a_process_holds(tmp_path: Path) -> None:
+    (tmp_path / "current_driver").write_text("haltpoll\n")
+    (tmp_path / "current_governor").write_text("menu\n")
+    request = tmp_path / "cpu_dma_latency"
+    request.write_bytes(struct.pack("i", 0))
+    assert machine.cpu_idle(tmp_path, request) == {
+        "driver": "haltpoll",
+        "governor": "menu",
+        "latency_limit_us": 0,
+    }
+    assert machine.cpu_idle(tmp_path / "none", tmp_path / "none") == {
+        "driver": None,
+        "governor": None,
+        "latency_limit_us": None,
+    }
+
+
+def test_cpu_idle_sees_a_latency_limit_held_on_this_kernel() -> None:
+    device = Path("/dev/cpu_dma_latency")
+    before = machine.cpu_idle()["latency_limit_us"]
+    if before is None or before < 1:
+        pytest.skip("no readable /dev/cpu_dma_latency (needs root), or a process holds 0 already")
+    held = min(before - 1, 123_456)  # below whatever else is held: the lowest request wins
+    descriptor = os.open(device, os.O_WRONLY)
+    try:
+        os.write(descriptor, struct.pack("i", held))
+        assert machine.cpu_idle()["latency_limit_us"] == held
+    finally:
+        os.close(descriptor)  # closing drops the request
+    assert machine.cpu_idle()["latency_limit_us"] == before
 
 
 def test_percentiles_interpolate_like_numpy() -> None:
@@ -152,6 +186,8 @@ def test_a_tiny_run_writes_the_report_plots_and_numbers(tmp_path: Path) -> None:
     assert "## Cold start and rollout" in report
     assert "## What the front end's time is made of" in report
     assert f"| CPU taken by the hypervisor (steal) | {steal['mean']}% " in report
+    idle = results["machine"]["cpu_idle"]
+    assert f"| idle cores | cpuidle driver {idle['driver'] or 'none'}, " in report
     bursts = [line for line in result.stdout.splitlines() if "round 1/1" in line]
     assert len(bursts) == 16 and all(re.search(r" steal +\d+\.\d%", line) for line in bursts)
     assert f"| {floor['hop_and_call_over_rest']:.2f}x |" in report
