@@ -100,9 +100,9 @@ def _first_line(path: Path) -> str | None:
 
 
 def _latency_limit_us(request: Path) -> int | None:
-    """The CPU wake-up latency every process's request adds up to (the lowest wins): at 0 idle cores
+    """The CPU wake-up latency limit in force, the lowest that any process holds: at 0 idle cores
     poll and never halt, which changes how long a sleeping server takes to answer on a virtual machine.
-    Reading it needs root; None where it cannot be read."""
+    Reading it needs root (opening it adds a request of no limit until closed); None where it cannot."""
     try:
         with request.open("rb") as limit:
             return struct.unpack("i", limit.read(4))[0]
