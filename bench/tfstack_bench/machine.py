@@ -24,34 +24,31 @@ PACKAGES = (
 )
 
 
-def _cpu_model() -> str:
+def _read(path: Path) -> str:
+    """A /proc, /sys or /etc file's text; empty where the machine does not have it."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        return path.read_text()
     except OSError:
-        pass
-    return platform.processor() or "unknown"
+        return ""
+
+
+def _line_starting(path: Path, prefix: str) -> str | None:
+    return next((line for line in _read(path).splitlines() if line.startswith(prefix)), None)
+
+
+def _cpu_model() -> str:
+    line = _line_starting(Path("/proc/cpuinfo"), "model name")
+    return line.split(":", 1)[1].strip() if line else (platform.processor() or "unknown")
 
 
 def _memory_gib() -> float | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return round(int(line.split()[1]) / 1024 / 1024, 1)
-    except OSError:
-        pass
-    return None
+    line = _line_starting(Path("/proc/meminfo"), "MemTotal:")
+    return round(int(line.split()[1]) / 1024 / 1024, 1) if line else None
 
 
 def _os_name() -> str:
-    try:
-        for line in Path("/etc/os-release").read_text().splitlines():
-            if line.startswith("PRETTY_NAME="):
-                return line.split("=", 1)[1].strip('"')
-    except OSError:
-        pass
-    return platform.system()
+    line = _line_starting(Path("/etc/os-release"), "PRETTY_NAME=")
+    return line.split("=", 1)[1].strip('"') if line else platform.system()
 
 
 def _virtualization() -> str:
@@ -92,11 +89,8 @@ def _git_commit(repository: Path) -> str:
 NO_LATENCY_LIMIT_US = 2_000_000_000
 
 
-def _first_line(path: Path) -> str | None:
-    try:
-        return path.read_text().strip() or None
-    except OSError:
-        return None
+def _sysfs_value(path: Path) -> str | None:
+    return _read(path).strip() or None
 
 
 def _latency_limit_us(request: Path) -> int | None:
@@ -116,8 +110,8 @@ def cpu_idle(
 ) -> dict:
     """How the machine's idle cores wait: the cpuidle driver and governor, and the latency limit."""
     return {
-        "driver": _first_line(sysfs / "current_driver"),
-        "governor": _first_line(sysfs / "current_governor_ro") or _first_line(sysfs / "current_governor"),
+        "driver": _sysfs_value(sysfs / "current_driver"),
+        "governor": _sysfs_value(sysfs / "current_governor_ro") or _sysfs_value(sysfs / "current_governor"),
         "latency_limit_us": _latency_limit_us(request),
     }
 
@@ -139,10 +133,7 @@ class CpuTimes:
 
 def cpu_times(stat: Path = Path("/proc/stat")) -> CpuTimes | None:
     """None where there is no /proc/stat or its cpu line has no steal column."""
-    try:
-        fields = stat.read_text().split("\n", 1)[0].split()
-    except OSError:
-        return None
+    fields = _read(stat).split("\n", 1)[0].split()
     if len(fields) < 9 or fields[0] != "cpu":
         return None
     # user nice system idle iowait irq softirq steal; guest time is counted in user already.
