@@ -207,10 +207,14 @@ def _measure(
         result = load.run_cell(
             by_name[cell_plan.path], cell_plan, arguments.cell_requests, arguments.cell_seconds
         )
-        result.steal_percent = machine.stolen_percent(before, machine.cpu_times())
+        after = machine.cpu_times()
+        result.steal_percent = machine.stolen_percent(before, after)
+        result.context_switches = machine.context_switches(before, after)
         cells.append(result)
         p50 = summary.percentile(sorted(result.latencies_ms), 50)
         steal = "" if result.steal_percent is None else f"  steal {result.steal_percent:4.1f}%"
+        if result.context_switches is not None and result.completed:
+            steal += f"  {result.context_switches / result.completed:5.1f} switches/req"
         failed = f", {result.errors} FAILED ({result.first_error})" if result.errors else ""
         where = f"[{number:3d}/{len(plan)}] round {cell_plan.round}/{arguments.rounds}"
         progress(
@@ -234,6 +238,7 @@ def _cells_json(cells: list[load.CellResult], raw: bool) -> list[dict]:
             "elapsed_s": round(cell.elapsed_s, 4),
             "throughput": round(cell.throughput, 2),
             "steal_percent": cell.steal_percent,
+            "context_switches": cell.context_switches,
             **{f"p{q}_ms": round(summary.percentile(ordered, q), 3) for q in (50, 95, 99)},
         }
         if raw:

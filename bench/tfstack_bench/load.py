@@ -37,6 +37,7 @@ class CellResult:
     first_error: str | None = None
     elapsed_s: float = 0.0
     steal_percent: float | None = None  # of the machine's CPU time during the cell (machine.stolen_percent)
+    context_switches: int | None = None  # of the whole machine during the cell (machine.context_switches)
 
     @property
     def completed(self) -> int:

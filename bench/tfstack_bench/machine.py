@@ -1,5 +1,6 @@
 """What the benchmark ran on, for the report: processor, cores, memory, system, load, versions, and
-the CPU time the hypervisor gave to other guests while it ran (steal), and how idle cores wait."""
+the CPU time the hypervisor gave to other guests while it ran (steal), the context switches of every
+core, and how idle cores wait."""
 
 from __future__ import annotations
 
@@ -125,20 +126,33 @@ def load_average() -> list[float]:
 
 @dataclass(frozen=True)
 class CpuTimes:
-    """The machine's CPU time so far, all cores together, in clock ticks: /proc/stat's first line."""
+    """The machine's CPU time so far, all cores together, in clock ticks (/proc/stat's first line),
+    and its context switches so far, every process and core (the ctxt line; None where it is missing)."""
 
     total: int
     steal: int
+    context_switches: int | None = None
 
 
 def cpu_times(stat: Path = Path("/proc/stat")) -> CpuTimes | None:
     """None where there is no /proc/stat or its cpu line has no steal column."""
-    fields = _read(stat).split("\n", 1)[0].split()
+    lines = _read(stat).splitlines()
+    fields = lines[0].split() if lines else []
     if len(fields) < 9 or fields[0] != "cpu":
         return None
     # user nice system idle iowait irq softirq steal; guest time is counted in user already.
     ticks = [int(value) for value in fields[1:9]]
-    return CpuTimes(total=sum(ticks), steal=ticks[7])
+    switches = next((int(line.split()[1]) for line in lines if line.startswith("ctxt ")), None)
+    return CpuTimes(total=sum(ticks), steal=ticks[7], context_switches=switches)
+
+
+def context_switches(before: CpuTimes | None, after: CpuTimes | None) -> int | None:
+    """How many times the machine's cores switched from one thread to another between two readings.
+    On a virtual machine every wake-up of a thread that slept may cost an exit to the hypervisor:
+    the count shows how many hand-offs a path makes, which its latency alone does not."""
+    if before is None or after is None or before.context_switches is None or after.context_switches is None:
+        return None
+    return after.context_switches - before.context_switches
 
 
 def stolen_percent(before: CpuTimes | None, after: CpuTimes | None) -> float | None:

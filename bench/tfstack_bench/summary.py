@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from tfstack_bench.coldstart import Trial
 from tfstack_bench.load import CellResult
@@ -42,9 +42,22 @@ class PathLevel:
     mean_ms: float
     throughput: float  # completed requests per second, over all rounds' time
     throughput_per_round: list[float]
+    # The whole machine's context switches over the rounds' bursts per completed request (the load
+    # generator's and the servers' hand-offs alike); None where a burst has no count.
+    switches_per_request: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def switches_per_request(group: list[CellResult]) -> float | None:
+    switches = 0
+    for cell in group:
+        if cell.context_switches is None:
+            return None
+        switches += cell.context_switches
+    requests = sum(cell.completed for cell in group)
+    return switches / requests if requests else None
 
 
 def summarize(cells: list[CellResult]) -> list[PathLevel]:
@@ -69,6 +82,7 @@ def summarize(cells: list[CellResult]) -> list[PathLevel]:
                 mean_ms=statistics.fmean(ordered) if ordered else math.nan,
                 throughput=len(ordered) / elapsed if elapsed > 0 else 0.0,
                 throughput_per_round=[cell.throughput for cell in sorted(group, key=lambda c: c.round)],
+                switches_per_request=switches_per_request(group),
             )
         )
     return sorted(rows, key=lambda row: (row.path, row.clients))
@@ -147,6 +161,8 @@ class FloorBreakdown:
     gunicorn_floor_ms: float
     relay_floor_ms: float | None  # None: not measured, or the front end does not call over gRPC
     web_ms: float
+    # The whole machine's context switches per request of each path above, by path name (None: no count).
+    switches: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def hop_and_call_ms(self) -> float:
@@ -194,7 +210,12 @@ def floor_breakdown(
     if rest is None or call is None or gunicorn_floor is None or web is None or rest <= 0:
         return None
     relay = _p50(rows, RELAY_FLOOR) if call_path == "grpc" else None
-    return FloorBreakdown(web_path, call_path, P50_LEVEL, rest, call, gunicorn_floor, relay, web)
+    switches = {
+        path: row.switches_per_request
+        for path in (*needed, RELAY_FLOOR)
+        if (row := lookup(rows, path, P50_LEVEL)) is not None
+    }
+    return FloorBreakdown(web_path, call_path, P50_LEVEL, rest, call, gunicorn_floor, relay, web, switches)
 
 
 def _p50(rows: list[PathLevel], path: str) -> float | None:

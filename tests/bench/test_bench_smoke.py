@@ -9,6 +9,7 @@ import re
 import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,46 @@ def test_steal_is_the_hypervisors_share_of_the_cpu_time_between_two_readings(tmp
     assert machine.cpu_times(stat) is None
     assert machine.cpu_times(tmp_path / "missing") is None
     assert machine.stolen_percent(None, after) is None
+
+
+def test_context_switches_count_every_hand_off_between_two_threads() -> None:
+    """On the real /proc/stat: 500 round trips between two threads are at least 1,000 wake-ups."""
+    ping, pong = threading.Event(), threading.Event()
+
+    def answer() -> None:
+        for _ in range(500):
+            ping.wait()
+            ping.clear()
+            pong.set()
+
+    partner = threading.Thread(target=answer)
+    before = machine.cpu_times()
+    partner.start()
+    for _ in range(500):
+        ping.set()
+        pong.wait()
+        pong.clear()
+    partner.join()
+    switches = machine.context_switches(before, machine.cpu_times())
+    assert switches is not None and switches >= 1000
+
+
+def test_context_switches_come_from_the_ctxt_line_and_are_pooled_per_request(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 50 800 10 0 0 40 0 0\nintr 7 1 2\nctxt 1000\nbtime 1\n")
+    before = machine.cpu_times(stat)
+    stat.write_text("cpu  150 0 70 910 10 0 0 100 0 0\nintr 9 1 2\nctxt 4500\nbtime 1\n")
+    assert machine.context_switches(before, machine.cpu_times(stat)) == 3500
+    stat.write_text("cpu  150 0 70 910 10 0 0 100 0 0\n")  # no ctxt line: no count, steal still read
+    assert machine.cpu_times(stat) is not None
+    assert machine.context_switches(before, machine.cpu_times(stat)) is None
+    cells = [
+        load.CellResult(1, 1, "a", latencies_ms=[1.0] * 10, context_switches=300),
+        load.CellResult(2, 1, "a", latencies_ms=[1.0] * 30, context_switches=500),
+    ]
+    assert summary.summarize(cells)[0].switches_per_request == 20.0  # 800 over 40 requests
+    cells.append(load.CellResult(3, 1, "a", latencies_ms=[1.0], context_switches=None))
+    assert summary.summarize(cells)[0].switches_per_request is None
 
 
 def test_the_runs_steal_weighs_each_burst_by_its_length() -> None:
@@ -180,6 +221,10 @@ def test_a_tiny_run_writes_the_report_plots_and_numbers(tmp_path: Path) -> None:
     steal = results["machine"]["steal_percent"]  # a Linux machine reports it, 0 on bare metal
     assert 0 <= steal["lowest_burst"] <= steal["mean"] <= steal["highest_burst"] <= 100
     assert all(0 <= cell["steal_percent"] <= 100 for cell in results["cells"])
+    # Every answered request takes at least the client's and the server's wake-up.
+    assert all(cell["context_switches"] >= 2 * cell["completed"] for cell in results["cells"])
+    web_switches = rows[("web-grpc", 1)]["switches_per_request"]
+    assert floor["switches"]["web-grpc"] == web_switches >= 2
     report = (output / "report.md").read_text()
     for path in paths:
         assert f"`{path}`" in report
@@ -190,6 +235,8 @@ def test_a_tiny_run_writes_the_report_plots_and_numbers(tmp_path: Path) -> None:
     assert f"| idle cores | cpuidle driver {idle['driver'] or 'none'}, " in report
     bursts = [line for line in result.stdout.splitlines() if "round 1/1" in line]
     assert len(bursts) == 16 and all(re.search(r" steal +\d+\.\d%", line) for line in bursts)
+    assert all(re.search(r" \d+\.\d switches/req", line) for line in bursts)
+    assert f"| {web_switches:.1f} |" in report
     assert f"| {floor['hop_and_call_over_rest']:.2f}x |" in report
     for figure in ("latency.png", "throughput.png", "coldstart.png"):
         assert (output / figure).read_bytes().startswith(PNG_SIGNATURE)
