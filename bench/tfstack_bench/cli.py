@@ -212,14 +212,14 @@ def _measure(
         result.context_switches = machine.context_switches(before, after)
         cells.append(result)
         p50 = summary.percentile(sorted(result.latencies_ms), 50)
-        steal = "" if result.steal_percent is None else f"  steal {result.steal_percent:4.1f}%"
+        machine_load = "" if result.steal_percent is None else f"  steal {result.steal_percent:4.1f}%"
         if result.context_switches is not None and result.completed:
-            steal += f"  {result.context_switches / result.completed:5.1f} switches/req"
+            machine_load += f"  {result.context_switches / result.completed:5.1f} switches/req"
         failed = f", {result.errors} FAILED ({result.first_error})" if result.errors else ""
         where = f"[{number:3d}/{len(plan)}] round {cell_plan.round}/{arguments.rounds}"
         progress(
             f"{where} {cell_plan.clients:2d} clients {cell_plan.path:<14} {result.completed:5d} req  "
-            f"p50 {p50:7.2f} ms  {result.throughput:7.1f} req/s{steal}{failed}"
+            f"p50 {p50:7.2f} ms  {result.throughput:7.1f} req/s{machine_load}{failed}"
         )
     return cells
 

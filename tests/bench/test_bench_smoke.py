@@ -221,8 +221,10 @@ def test_a_tiny_run_writes_the_report_plots_and_numbers(tmp_path: Path) -> None:
     steal = results["machine"]["steal_percent"]  # a Linux machine reports it, 0 on bare metal
     assert 0 <= steal["lowest_burst"] <= steal["mean"] <= steal["highest_burst"] <= 100
     assert all(0 <= cell["steal_percent"] <= 100 for cell in results["cells"])
-    # Every answered request takes at least the client's and the server's wake-up.
-    assert all(cell["context_switches"] >= 2 * cell["completed"] for cell in results["cells"])
+    # Over a socket, every answer wakes a server thread and then the client that waited for it (the
+    # in-process path may run its model on the calling thread, so it is left out).
+    served = [cell for cell in results["cells"] if cell["path"] != "in-process"]
+    assert served and all(cell["context_switches"] >= 2 * cell["completed"] for cell in served)
     web_switches = rows[("web-grpc", 1)]["switches_per_request"]
     assert floor["switches"]["web-grpc"] == web_switches >= 2
     report = (output / "report.md").read_text()
